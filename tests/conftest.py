@@ -8,3 +8,26 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
+
+import pytest  # noqa: E402
+
+from tests.tiny_models import FIXTURES, save_tiny_bert, save_tiny_xlmr  # noqa: E402
+
+PARALLEL = FIXTURES / "parallel"
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory):
+    """A 2-layer, 32-wide BERT with a cased WordPiece vocabulary trained on the fixtures (saved folder)."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr(tmp_path_factory: pytest.TempPathFactory):
+    """A 2-layer XLM-R-style encoder with a SentencePiece-like Unigram tokenizer (saved folder)."""
+    return save_tiny_xlmr(tmp_path_factory.mktemp("tiny-xlmr"))
+
+
+@pytest.fixture(scope="session")
+def parallel_dir():
+    return PARALLEL

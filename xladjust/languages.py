@@ -4,3 +4,20 @@ PAPER_LANGUAGES = ("es", "ru", "vi", "hi")
 """Target languages of Efimov et al.: Spanish, Russian, Vietnamese, Hindi (English is the source)."""
 
 XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
+
+# fmt: off
+WIKIANN_LANGUAGES = (
+    "ace", "af", "als", "am", "an", "ang", "ar", "arc", "arz", "as", "ast", "ay", "az", "ba", "bar", "bat-smg",
+    "be", "be-x-old", "bg", "bh", "bn", "bo", "br", "bs", "ca", "cbk-zam", "cdo", "ce", "ceb", "ckb", "co", "crh",
+    "cs", "csb", "cv", "cy", "da", "de", "diq", "dv", "el", "eml", "en", "eo", "es", "et", "eu", "ext", "fa", "fi",
+    "fiu-vro", "fo", "fr", "frr", "fur", "fy", "ga", "gan", "gd", "gl", "gn", "gu", "hak", "he", "hi", "hr", "hsb",
+    "hu", "hy", "ia", "id", "ig", "ilo", "io", "is", "it", "ja", "jbo", "jv", "ka", "kk", "km", "kn", "ko", "ksh",
+    "ku", "ky", "la", "lb", "li", "lij", "lmo", "ln", "lt", "lv", "map-bms", "mg", "mhr", "mi", "min", "mk", "ml",
+    "mn", "mr", "ms", "mt", "mwl", "my", "mzn", "nap", "nds", "ne", "nl", "nn", "no", "nov", "oc", "or", "os", "pa",
+    "pdc", "pl", "pms", "pnb", "ps", "pt", "qu", "rm", "ro", "ru", "rw", "sa", "sah", "scn", "sco", "sd", "sh", "si",
+    "simple", "sk", "sl", "so", "sq", "sr", "su", "sv", "sw", "szl", "ta", "te", "tg", "th", "tk", "tl", "tr", "tt",
+    "ug", "uk", "ur", "uz", "vec", "vep", "vi", "vls", "vo", "wa", "war", "wuu", "xmf", "yi", "yo", "zea", "zh",
+    "zh-classical", "zh-min-nan", "zh-yue",
+)
+# fmt: on
+"""The 176 configurations of WikiANN (``unimelb-nlp/wikiann``, the balanced splits of Rahimi et al., 2019)."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 
-
-@lru_cache(maxsize=None)
+@cache
 def moses_languages() -> frozenset[str]:
     """Languages sacremoses knows (it ships their non-breaking prefixes); others are split on whitespace."""
     from sacremoses._data_nonbreaking_prefixes import NONBREAKING_PREFIXES
@@ -14,7 +13,7 @@ def moses_languages() -> frozenset[str]:
     return frozenset(name.rsplit(".", 1)[1] for name in NONBREAKING_PREFIXES if name.startswith("nonbreaking_prefix."))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _moses(lang: str):
     from sacremoses import MosesTokenizer
 

@@ -1,0 +1,100 @@
+"""What every script does the same way: argument parsing, logging, the output folder, user errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import transformers
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from .errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+    """Parse the command line, or a single ``.json`` file holding the same options."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser(dataclass_types)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        if not os.path.isfile(argv[0]):
+            raise InputError("configuration file not found", argv[0])
+        return parser.parse_json_file(json_file=os.path.abspath(argv[0]))
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def setup_logging(training_args: TrainingArguments) -> None:
+    """Log like the transformers examples: INFO on the main process, warnings elsewhere."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+        force=True,
+    )
+    if training_args.should_log:
+        transformers.utils.logging.set_verbosity_info()
+    log_level = training_args.get_process_log_level()
+    logging.getLogger("xladjust").setLevel(log_level)
+    logging.getLogger("__main__").setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    logger.warning(
+        "Process rank: %s, device: %s, n_gpu: %s, distributed training: %s, bf16: %s",
+        training_args.process_index,
+        training_args.device,
+        training_args.n_gpu,
+        training_args.parallel_mode.value == "distributed",
+        training_args.bf16,
+    )
+
+
+def prepare_output_dir(training_args: TrainingArguments, overwrite_output_dir: bool) -> str | None:
+    """Refuse to clobber a non-empty output folder; return the checkpoint to resume from, if any.
+
+    A folder holding checkpoints is resumed from its last one (as the transformers examples do) unless
+    ``--overwrite_output_dir``; any other non-empty folder needs ``--overwrite_output_dir``.
+    """
+    output_dir = training_args.output_dir
+    if output_dir is None:
+        raise InputError("--output_dir is required")
+    if training_args.resume_from_checkpoint is not None:
+        if not os.path.isdir(training_args.resume_from_checkpoint):
+            raise InputError("checkpoint folder not found", training_args.resume_from_checkpoint)
+        return training_args.resume_from_checkpoint
+    if not os.path.isdir(output_dir) or not os.listdir(output_dir) or overwrite_output_dir:
+        return None
+    last_checkpoint = get_last_checkpoint(output_dir) if training_args.do_train else None
+    if last_checkpoint is None:
+        raise InputError(
+            "the output folder exists and is not empty; pass --overwrite_output_dir to write into it anyway, "
+            "or choose another --output_dir",
+            output_dir,
+        )
+    logger.info("Resuming from %s (pass --overwrite_output_dir to train from scratch)", last_checkpoint)
+    return last_checkpoint
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=2, ensure_ascii=False, sort_keys=True)
+        handle.write("\n")
+
+
+def run_main(main: Callable[[], Any]) -> None:
+    """Entry point of every script: user mistakes end with a one-line error and exit status 2, no traceback."""
+    try:
+        main()
+    except InputError as error:
+        logging.getLogger("xladjust").error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,148 @@
+"""The project's Trainer subclasses: loss-scale fix, logging of loss components, model cards, alignment loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import Trainer
+
+from .alignment_loss import AlignmentObjective
+from .model_card import ModelCardInfo, render_model_card
+
+
+class XLTrainer(Trainer):
+    """Base of every xladjust Trainer.
+
+    - Losses are plain means per micro-batch, so the Trainer must divide them by the accumulation steps: v5 skips
+      that for models whose ``forward`` takes ``**kwargs`` (BERT does; transformers issue #47688).
+    - Loss components recorded with :meth:`record_components` are averaged over the logging interval and all
+      processes, and logged beside ``loss``.
+    - The model card comes from a :class:`ModelCardInfo`, also when pushing to the Hub.
+    """
+
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args: Any, model_card: ModelCardInfo | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.model_accepts_loss_kwargs = False
+        self.model_card = model_card
+        self._component_sums: dict[str, torch.Tensor] = {}
+        self._component_steps = 0
+
+    def record_components(self, **components: torch.Tensor) -> None:
+        """Add one micro-batch's loss components (no device sync: values stay tensors until logging)."""
+        for name, value in components.items():
+            value = value.detach().float()
+            self._component_sums[name] = self._component_sums[name] + value if name in self._component_sums else value
+        self._component_steps += 1
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # Training logs carry "loss"; every process reaches this point together, so the reduce is safe.
+        if "loss" in logs and self._component_steps:
+            names = sorted(self._component_sums)
+            means = torch.stack([self._component_sums[name] for name in names]) / self._component_steps
+            means = self.accelerator.reduce(means.to(self.args.device), reduction="mean")
+            logs.update({name: float(value) for name, value in zip(names, means.tolist(), strict=True)})
+            self._component_sums, self._component_steps = {}, 0
+        super().log(logs, start_time)
+
+    def create_model_card(self, **kwargs: Any) -> None:
+        if self.model_card is None:
+            return super().create_model_card(**kwargs)
+        if not self.is_world_process_zero():
+            return None
+        results_path = os.path.join(self.args.output_dir, "all_results.json")
+        results = json.loads(Path(results_path).read_text(encoding="utf-8")) if os.path.exists(results_path) else None
+        with open(os.path.join(self.args.output_dir, "README.md"), "w", encoding="utf-8") as handle:
+            handle.write(render_model_card(self.model_card, results))
+        return None
+
+
+def alignment_metrics(
+    table: torch.Tensor, language_names: Sequence[str], regularization_weight: float, prefix: str
+) -> dict[str, float]:
+    """Corpus-level losses from per-pair sums.
+
+    ``table`` rows are pairs: alignment SSE, its element count, regularisation SSE, its count, language id. The
+    result has ``{prefix}_alignment_loss``, ``{prefix}_regularization_loss``, ``{prefix}_loss`` overall and
+    ``{prefix}_{lang}_...`` per language, each the mean over all elements of the set (not a mean of batch means).
+    """
+    groups: list[tuple[str, torch.Tensor]] = [(prefix, torch.ones(len(table), dtype=torch.bool))]
+    if len(language_names) > 1:
+        groups += [(f"{prefix}_{lang}", table[:, 4] == i) for i, lang in enumerate(language_names)]
+    metrics = {}
+    for name, rows in groups:
+        sums = table[rows, :4].sum(0)
+        alignment = (sums[0] / sums[1]).item() if sums[1] > 0 else float("nan")
+        regularization = (sums[2] / sums[3]).item() if sums[3] > 0 else 0.0
+        metrics[f"{name}_alignment_loss"] = alignment
+        metrics[f"{name}_regularization_loss"] = regularization
+        metrics[f"{name}_loss"] = alignment + regularization_weight * regularization
+        metrics[f"{name}_pairs"] = int(rows.sum())
+    return metrics
+
+
+class AlignmentTrainer(XLTrainer):
+    """Trains an encoder on batches of aligned pairs with :class:`AlignmentObjective`."""
+
+    def __init__(self, *args: Any, objective: AlignmentObjective, language_names: Sequence[str] = (), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.objective = objective.to(self.args.device)
+        self.language_names = list(language_names)
+
+    def compute_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None
+    ):
+        with self.accelerator.autocast():  # the frozen reference is not wrapped by accelerate, so not autocast
+            output = self.objective(model, inputs)
+        if model.training:
+            self.record_components(
+                alignment_loss=output.alignment_loss, regularization_loss=output.regularization_loss
+            )
+        return (output.loss, output) if return_outputs else output.loss
+
+    def evaluate(
+        self, eval_dataset: Any = None, ignore_keys: list[str] | None = None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
+        """Exact held-out losses of the model being trained, overall and per language."""
+        return self._held_out_metrics(self.model, eval_dataset, metric_key_prefix)
+
+    def evaluate_original(self, eval_dataset: Any = None, metric_key_prefix: str = "eval_before") -> dict[str, float]:
+        """The same held-out losses for the frozen original encoder: the "before" of a before/after comparison."""
+        if self.objective.reference is None:
+            raise ValueError("the original encoder is only kept when regularization_weight > 0")
+        return self._held_out_metrics(self.objective.reference, eval_dataset, metric_key_prefix)
+
+    def _held_out_metrics(self, encoder: torch.nn.Module, eval_dataset: Any, prefix: str) -> dict[str, float]:
+        start = time.time()
+        dataloader = self.get_eval_dataloader(eval_dataset)
+        was_training = encoder.training
+        encoder.eval()
+        rows = []
+        quiet = not self.is_local_process_zero() or bool(self.args.disable_tqdm)
+        for batch in tqdm(dataloader, desc="Held-out alignment loss", disable=quiet, leave=False):
+            batch = self._prepare_inputs(batch)
+            with torch.no_grad(), self.accelerator.autocast():
+                out = self.objective(encoder, batch)
+            columns = (
+                out.pair_alignment_sse,
+                out.pair_alignment_count,
+                out.pair_regularization_sse,
+                out.pair_regularization_count,
+                batch["language_id"],
+            )
+            per_pair = torch.stack([c.double() for c in columns], dim=1)
+            rows.append(self.accelerator.gather_for_metrics(per_pair).cpu())
+        encoder.train(was_training)
+        metrics = alignment_metrics(torch.cat(rows), self.language_names, self.objective.regularization_weight, prefix)
+        metrics[f"{prefix}_runtime"] = round(time.time() - start, 4)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
