@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import torch
 import transformers
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
     """Parse the command line, or a single ``.json`` file holding the same options."""
+    use_gloo_on_cpu()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(dataclass_types)
     if len(argv) == 1 and argv[0].endswith(".json"):
@@ -31,13 +33,22 @@ def parse_arguments(dataclass_types: Sequence[type], argv: Sequence[str] | None 
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+def use_gloo_on_cpu() -> None:
+    """Make ``torchrun``/``accelerate launch --multi_gpu`` with several processes train on CPU with gloo.
+
+    Without a GPU, TrainingArguments only sets up CPU data parallelism when asked to use the CPU; otherwise every
+    process would train alone on the whole data and write the same files.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+
+
 def setup_logging(training_args: TrainingArguments) -> None:
     """Log like the transformers examples: INFO on the main process, warnings elsewhere."""
     logging.basicConfig(
         format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
         datefmt="%m/%d/%Y %H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
-        force=True,
     )
     if training_args.should_log:
         transformers.utils.logging.set_verbosity_info()

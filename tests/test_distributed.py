@@ -1,0 +1,65 @@
+"""Two CPU processes (gloo) with torchrun and with accelerate launch: one run, data split between them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PARALLEL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def launch(launcher: list[str], model: Path, output: Path) -> subprocess.CompletedProcess:
+    args = ["--model_name_or_path", str(model), "--output_dir", str(output), "--languages", "es", "ru",
+            "--parallel_files", str(PARALLEL / "es-en.txt"), str(PARALLEL / "ru-en.txt"),
+            "--alignment_files", str(PARALLEL / "es-en.align"), str(PARALLEL / "ru-en.align"),
+            "--do_train", "--do_eval", "--validation_pairs", "3", "--per_device_train_batch_size", "2",
+            "--num_train_epochs", "1", "--logging_steps", "1", "--save_strategy", "no",
+            "--disable_tqdm", "true"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [*launcher, str(ROOT / "run_adjust.py"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"],
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            "29533",
+        ],
+    ],  # fmt: skip
+    ids=["torchrun", "accelerate"],
+)
+def test_two_processes_split_the_data(tiny_bert, tmp_path, launcher):
+    result = launch(launcher, tiny_bert, tmp_path / "out")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert "distributed training: True" in log
+    state = json.loads((tmp_path / "out" / "trainer_state.json").read_text())
+    # 22 training pairs, 2 per process and step, 2 processes: 6 steps (one process alone would need 11).
+    assert state["global_step"] == 6
+    results = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    assert results["eval_pairs"] == 6  # gathered from both processes without duplicates
+    assert results["eval_alignment_loss"] < results["eval_before_alignment_loss"]
+    assert all("alignment_loss" in entry for entry in state["log_history"] if "loss" in entry)
