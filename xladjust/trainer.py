@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from transformers import Trainer
 
 from .alignment_loss import AlignmentObjective
+from .continual import ContinualAlignment
 from .model_card import ModelCardInfo, render_model_card
 
 
@@ -146,3 +147,42 @@ class AlignmentTrainer(XLTrainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+class TaskTrainer(XLTrainer):
+    """Fine-tunes a task model (the model computes its own loss); optionally keeps the adjustment loss.
+
+    With ``continual``, every training micro-step adds ``align_weight × alignment + λ × regulariser`` computed on
+    a fresh random batch of parallel pairs, and logs ``task_loss``, ``alignment_loss`` and
+    ``regularization_loss`` beside ``loss``.
+    """
+
+    def __init__(self, *args: Any, continual: ContinualAlignment | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.continual = continual
+        if continual is not None:
+            continual.objective.to(self.args.device)
+        self._draw_step, self._draws = -1, 0
+
+    def compute_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None
+    ):
+        task_loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        loss = task_loss
+        if self.continual is not None and model.training:
+            step = self.state.global_step
+            self._draws = self._draws + 1 if step == self._draw_step else 0
+            self._draw_step = step
+            batch = self.continual.draw(self.args.seed, self.args.process_index, step, self._draws)
+            encoder = self.accelerator.unwrap_model(model).base_model
+            with self.accelerator.autocast():
+                terms = self.continual.loss_terms(encoder, self._prepare_inputs(batch))
+            loss = (
+                task_loss
+                + self.continual.align_weight * terms.alignment_loss
+                + self.continual.objective.regularization_weight * terms.regularization_loss
+            )
+            self.record_components(
+                task_loss=task_loss, alignment_loss=terms.alignment_loss, regularization_loss=terms.regularization_loss
+            )
+        return (loss, outputs) if return_outputs else loss
