@@ -57,7 +57,8 @@ def tokenize_pairs(
     Produces token ids, word maps and links in pooled-word numbers for both sides. Links whose words lost all
     their subwords (truncation at ``max_seq_length``, or a word that tokenises to nothing) are dropped and counted
     in ``links_truncated``; ``num_word_links`` counts the links kept before CLS↔CLS and SEP↔SEP are added (with
-    ``include_cls_sep``, for pairs that keep a word link).
+    ``include_cls_sep``, for pairs that keep a word link). ``*_word_source`` gives the original position of every
+    pooled word between the special tokens.
     """
     encodings = {
         side: tokenizer(examples[side], is_split_into_words=True, truncation=True, max_length=max_seq_length)
@@ -65,7 +66,7 @@ def tokenize_pairs(
     }
     names = (
         "tgt_input_ids", "tgt_word_index", "tgt_num_words", "en_input_ids", "en_word_index", "en_num_words",
-        "link_tgt", "link_en", "num_word_links", "links_truncated", "length",
+        "link_tgt", "link_en", "num_word_links", "links_truncated", "length", "tgt_word_source", "en_word_source",
     )  # fmt: skip
     columns: dict[str, list] = {name: [] for name in names}
     for row, (target, english, pair_links) in enumerate(
@@ -95,6 +96,8 @@ def tokenize_pairs(
         columns["link_tgt"].append(link_tgt)
         columns["link_en"].append(link_en)
         columns["links_truncated"].append(int((~kept).sum()))
+        columns["tgt_word_source"].append(np.flatnonzero(tgt_number >= 0).tolist())
+        columns["en_word_source"].append(np.flatnonzero(en_number >= 0).tolist())
         columns["length"].append(max(len(tgt_tokens), len(en_tokens)))
     return columns
 
@@ -109,8 +112,12 @@ def build_alignment_dataset(
     stats: CorpusStats,
     num_proc: int | None = None,
     desc: str = "Tokenizing pairs",
+    keep_text: bool = False,
 ) -> datasets.Dataset:
-    """Tokenise ``pairs`` once into a dataset for :class:`AlignedPairCollator`; update ``stats`` with the drops."""
+    """Tokenise ``pairs`` once into a dataset for :class:`AlignedPairCollator`; update ``stats`` with the drops.
+
+    ``keep_text`` keeps the word columns ``target`` and ``english`` (for analyses that report words).
+    """
     raw = datasets.Dataset.from_dict(
         {
             "target": [p.target for p in pairs],
@@ -122,7 +129,7 @@ def build_alignment_dataset(
         tokenize_pairs,
         batched=True,
         num_proc=num_proc,
-        remove_columns=raw.column_names,
+        remove_columns=[] if keep_text else raw.column_names,
         fn_kwargs={"tokenizer": tokenizer, "max_seq_length": max_seq_length, "include_cls_sep": include_cls_sep},
         desc=desc,
     )

@@ -29,7 +29,8 @@ def _distance_label(metric: str) -> str:
 
 
 def _new_figure(num_panels: int) -> tuple[Figure, list[Axes]]:
-    figure = Figure(figsize=(PANEL_SIZE[0] * num_panels, PANEL_SIZE[1]), dpi=DPI, layout="constrained")
+    # At least 1.5 panels wide, so that the figure title fits above a single panel.
+    figure = Figure(figsize=(PANEL_SIZE[0] * max(num_panels, 1.5), PANEL_SIZE[1]), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, num_panels, sharex=True, squeeze=False)[0]
     return figure, list(axes)
@@ -144,7 +145,7 @@ def plot_change_histograms(
         ax.set_xlabel(f"d_B − d_A ({metric} distance)")
         _finish(ax)
     axes[0].set_ylabel("word pairs")
-    figure.suptitle(f"{language}: per-link change of {metric} distance between models")
+    figure.suptitle(f"{language}: per-link change of {metric} distance, model A → B")
     return _save(figure, path)
 
 
