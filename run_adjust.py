@@ -24,7 +24,7 @@ from xladjust.alignment_features import build_alignment_datasets
 from xladjust.alignment_loss import AlignmentObjective, freeze_pooler
 from xladjust.arguments import AlignmentArguments, ModelArguments, ParallelDataArguments
 from xladjust.model_card import ModelCardInfo
-from xladjust.parallel_data import load_parallel_corpora
+from xladjust.parallel_data import load_parallel_corpora, write_held_out
 from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging, write_json
 from xladjust.trainer import AlignmentTrainer
 
@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if trainer.is_world_process_zero():
         os.makedirs(training_args.output_dir, exist_ok=True)
         write_json(os.path.join(training_args.output_dir, "adjustment_config.json"), adjustment_config)
+        write_held_out(corpora, os.path.join(training_args.output_dir, "heldout"))
 
     # 4. Held-out loss of the original encoder, training, held-out loss after.
     results: dict[str, float] = {}

@@ -69,6 +69,9 @@ def test_outputs_and_held_out_loss_goes_down(adjusted):
         assert saved[f"eval_{lang}_alignment_loss"] < saved[f"eval_before_{lang}_alignment_loss"]
         assert saved[f"eval_{lang}_pairs"] == 3
     assert results["eval_alignment_loss"] == saved["eval_alignment_loss"]
+    held_out = (output / "heldout" / "hi-en.txt").read_text().splitlines()
+    assert len(held_out) == 3 and len((output / "heldout" / "hi-en.align").read_text().splitlines()) == 3
+    assert set(held_out) <= set((PARALLEL / "hi-en.txt").read_text().splitlines())
 
 
 def test_adjustment_config_counts_every_language(adjusted):

@@ -398,3 +398,19 @@ def load_parallel_corpora(data_args: Any, seed: int, alignment_cache_dir: str | 
             )
         corpora.append(corpus)
     return corpora
+
+
+def write_held_out(corpora: Sequence[LanguageCorpus], folder: str | Path) -> list[Path]:
+    """Save the held-out pairs with their (filtered) links, for run_analysis.py and other evaluations."""
+    from .word_alignment import write_pharaoh
+
+    folder = Path(folder)
+    written = []
+    for corpus in corpora:
+        if corpus.held_out:
+            folder.mkdir(parents=True, exist_ok=True)
+            text = folder / f"{corpus.language}-en.txt"
+            write_parallel_file(text, corpus.held_out)
+            write_pharaoh(folder / f"{corpus.language}-en.align", [pair.links for pair in corpus.held_out])
+            written.append(text)
+    return written
