@@ -10,10 +10,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from tests.tiny_models import FIXTURES, save_tiny_bert, save_tiny_xlmr  # noqa: E402
 
 PARALLEL = FIXTURES / "parallel"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on busy shared cores they made runs many times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

@@ -3,56 +3,32 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PARALLEL
+from tests.launch import TORCHRUN, launch
 
-ROOT = Path(__file__).resolve().parents[1]
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--main_process_port", "29533"]  # fmt: skip
 
 
-def launch(launcher: list[str], model: Path, output: Path) -> subprocess.CompletedProcess:
+def adjust_in_two_processes(launcher: list[str], model: Path, output: Path):
     args = ["--model_name_or_path", str(model), "--output_dir", str(output), "--languages", "es", "ru",
             "--parallel_files", str(PARALLEL / "es-en.txt"), str(PARALLEL / "ru-en.txt"),
             "--alignment_files", str(PARALLEL / "es-en.align"), str(PARALLEL / "ru-en.align"),
             "--do_train", "--do_eval", "--validation_pairs", "3", "--per_device_train_batch_size", "2",
             "--num_train_epochs", "1", "--logging_steps", "1", "--save_strategy", "no",
             "--disable_tqdm", "true"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [*launcher, str(ROOT / "run_adjust.py"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    return launch(launcher, "run_adjust.py", args)
 
 
-@pytest.mark.parametrize(
-    "launcher",
-    [
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"],
-        [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            "--main_process_port",
-            "29533",
-        ],
-    ],  # fmt: skip
-    ids=["torchrun", "accelerate"],
-)
+@pytest.mark.parametrize("launcher", [TORCHRUN, ACCELERATE], ids=["torchrun", "accelerate"])
 def test_two_processes_split_the_data(tiny_bert, tmp_path, launcher):
-    result = launch(launcher, tiny_bert, tmp_path / "out")
+    result = adjust_in_two_processes(launcher, tiny_bert, tmp_path / "out")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert "distributed training: True" in log
