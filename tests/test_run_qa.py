@@ -1,0 +1,207 @@
+"""End-to-end runs of run_qa.main() on the QA fixtures with tiny encoders."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import run_qa
+from tests import test_run_xnli
+from tests.test_run_xnli import CONTINUAL, read_jsonl, save_word_level_bert
+from tests.tiny_models import FIXTURES
+from xladjust.errors import InputError
+from xladjust.qa_data import read_qa_file
+from xladjust.qa_metrics import f1 as answer_f1
+from xladjust.script_utils import run_main
+
+QA = FIXTURES / "qa"
+TRAIN = QA / "train.en.json"
+adjusted = test_run_xnli.adjusted  # module fixture: an encoder written by run_adjust.py
+# Metric name -> eval-set entry: every benchmark pattern with a local fixture, an MLQA cross-lingual config included.
+EVAL_SETS = {
+    "xquad.es": f"xquad.es={QA / 'dev.es.json'}",
+    "mlqa.vi.en": f"mlqa.vi.en={QA / 'dev.vi.json'}",
+    "tydiqa.ru": f"tydiqa.ru={QA / 'dev.ru.json'}",
+    "xquad.hi": f"xquad.hi={QA / 'dev.hi.json'}",
+    "en": f"en={TRAIN}",
+}
+
+
+def qa_args(model: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "--model_name_or_path", str(model), "--output_dir", str(output), "--train_file", str(TRAIN),
+        "--max_seq_length", "128", "--doc_stride", "64", "--per_device_train_batch_size", "8",
+        "--per_device_eval_batch_size", "32", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "1",
+        "--report_to", "none", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def base_run(tiny_bert, tmp_path_factory) -> tuple[Path, dict]:
+    """The base tiny encoder; four zero-shot sets (one through --eval_file) and English."""
+    output = tmp_path_factory.mktemp("qa-base")
+    entries = list(EVAL_SETS.values())
+    results = run_qa.main(
+        qa_args(tiny_bert, output, "--do_train", "--do_eval", "--max_steps", "3", "--n_best_size", "5",
+                "--max_answer_length", "10", "--eval_sets", "xquad.es", *entries[1:], "--eval_file", entries[0])
+    )  # fmt: skip
+    return output, results
+
+
+def test_outputs_metric_keys_per_set_and_average(base_run):
+    output, results = base_run
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "all_results.json", "eval_results.json",
+                 "train_results.json", "trainer_state.json", "README.md"):  # fmt: skip
+        assert (output / name).is_file(), name
+    saved = json.loads((output / "all_results.json").read_text())
+    for name in EVAL_SETS:
+        assert 0 <= saved[f"eval_{name}_f1"] <= 100 and 0 <= saved[f"eval_{name}_exact_match"] <= 100
+        assert saved[f"eval_{name}_samples"] == (32 if name == "en" else 8)
+    for key in ("f1", "exact_match"):
+        expected = np.mean([saved[f"eval_{name}_{key}"] for name in EVAL_SETS if name != "en"])
+        assert saved[f"eval_avg_{key}"] == pytest.approx(expected)
+    assert json.loads((output / "eval_results.json").read_text())["eval_avg_f1"] == saved["eval_avg_f1"]
+    assert results["eval_xquad.es_f1"] == saved["eval_xquad.es_f1"] and "train_loss" in saved
+    config = json.loads((output / "config.json").read_text())
+    assert config["id2label"] == {"0": "start", "1": "end"} and config["architectures"] == ["BertForQuestionAnswering"]
+    card = (output / "README.md").read_text()
+    front_matter = card.split("---")[1]
+    assert all(f"- {lang}\n" in front_matter for lang in ("en", "es", "vi", "ru", "hi"))
+    assert "question-answering" in front_matter and "eval_xquad.es_f1" in card and "continual" not in card.lower()
+
+
+def test_predictions_files_per_set_rescore_to_the_metrics(base_run):
+    output, results = base_run
+    for name, entry in EVAL_SETS.items():
+        examples = read_qa_file(entry.partition("=")[2])
+        answers = json.loads((output / "predictions" / f"eval_{name}.json").read_text(encoding="utf-8"))
+        records = read_jsonl(output / "predictions" / f"eval_{name}.jsonl")
+        assert list(answers) == [r["id"] for r in records] == examples["id"]
+        assert [r["gold"] for r in records] == [a["text"] for a in examples["answers"]]
+        contexts = dict(zip(examples["id"], examples["context"], strict=True))
+        for record in records:
+            assert record["predicted"] == answers[record["id"]] and record["predicted"] in contexts[record["id"]]
+            assert set(record) == {"id", "gold", "predicted", "exact_match", "f1"}
+        assert np.mean([r["f1"] for r in records]) == pytest.approx(results[f"eval_{name}_f1"])
+        assert np.mean([r["exact_match"] for r in records]) == pytest.approx(results[f"eval_{name}_exact_match"])
+
+
+def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
+    output = tmp_path / "out"
+    results = run_qa.main(
+        qa_args(adjusted, output, "--do_train", "--do_eval", "--max_steps", "3", "--logging_steps", "1",
+                "--eval_sets", EVAL_SETS["xquad.es"], "--eval_file", f"mlqa.es.en={QA / 'dev.es.json'}", *CONTINUAL)
+    )  # fmt: skip
+    assert {"eval_xquad.es_f1", "eval_mlqa.es.en_f1", "eval_avg_f1"} <= set(results)
+    assert (output / "predictions" / "eval_mlqa.es.en.json").is_file()
+    training_logs = [e for e in json.loads((output / "trainer_state.json").read_text())["log_history"] if "loss" in e]
+    assert len(training_logs) == 3
+    for entry in training_logs:
+        combined = entry["task_loss"] + 0.01 * entry["alignment_loss"] + entry["regularization_loss"]
+        assert entry["loss"] == pytest.approx(combined, rel=1e-4)
+        assert entry["alignment_loss"] > 0
+    card = (output / "README.md").read_text()
+    assert "continual-learning" in card and "0.01 × the alignment loss" in card
+
+
+def test_adjusted_encoder_without_continual_learning(adjusted, tmp_path):
+    results = run_qa.main(
+        qa_args(adjusted, tmp_path / "out", "--do_train", "--do_eval", "--max_steps", "2", "--logging_steps", "1",
+                "--eval_sets", EVAL_SETS["mlqa.vi.en"])
+    )  # fmt: skip
+    assert {"eval_mlqa.vi.en_f1", "eval_mlqa.vi.en_exact_match", "eval_avg_f1", "train_loss"} <= set(results)
+    history = json.loads((tmp_path / "out" / "trainer_state.json").read_text())["log_history"]
+    assert not any("alignment_loss" in entry for entry in history)
+
+
+def test_eval_set_names_and_local_overrides():
+    resolved = run_qa.resolve_eval_sets(
+        ["mlqa.es.en:validation", "mlqa.es.en", "xquad.ru", f"vi={QA / 'dev.vi.json'}"],
+        [f"xquad.ru={QA / 'dev.ru.json'}"],
+    )
+    assert list(resolved) == ["mlqa.es.en-validation", "mlqa.es.en", "xquad.ru", "vi"]
+    assert resolved["mlqa.es.en-validation"].split == "validation" and resolved["mlqa.es.en"].split == "test"
+    assert resolved["mlqa.es.en"].answer_language == "es" and resolved["mlqa.es.en"].question_language == "en"
+    assert resolved["xquad.ru"].path == str(QA / "dev.ru.json") and resolved["vi"].answer_language == "vi"
+    with pytest.raises(InputError, match="expected NAME=PATH"):
+        run_qa.resolve_eval_sets([], ["xquad.ru"])
+
+
+def random_span_f1(seed: int = 0, draws: int = 20) -> float:
+    """F1 (percent) of random spans of 1-4 words of each context, averaged over questions and draws."""
+    rng = random.Random(seed)
+    examples = read_qa_file(TRAIN)
+    scores = []
+    for context, answers in zip(examples["context"], examples["answers"], strict=True):
+        words = context.split()
+        for _ in range(draws):
+            start = rng.randrange(len(words))
+            span = " ".join(words[start : start + rng.randint(1, 4)])
+            scores.append(100 * answer_f1(span, answers["text"], "en"))
+    return float(np.mean(scores))
+
+
+def test_memorises_the_english_training_set(tmp_path):
+    # Train and evaluate on the same 32 questions with a wider word-level tiny BERT.
+    model = save_word_level_bert(tmp_path / "word-bert")
+    results = run_qa.main(
+        qa_args(model, tmp_path / "out", "--do_train", "--do_eval", "--num_train_epochs", "40", "--learning_rate",
+                "2e-3", "--warmup_steps", "10", "--eval_sets", f"en={TRAIN}")
+    )  # fmt: skip
+    baseline = random_span_f1()
+    assert results["eval_en_f1"] > max(3 * baseline, baseline + 30), (results["eval_en_f1"], baseline)
+    assert "eval_avg_f1" not in results  # English only: no zero-shot average
+
+
+def test_answers_lost_by_truncation_are_counted(tiny_bert, tmp_path, caplog):
+    with caplog.at_level(logging.INFO):
+        run_qa.main(
+            qa_args(tiny_bert, tmp_path / "out", "--do_train", "--max_steps", "1", "--max_seq_length", "24",
+                    "--doc_stride", "4")
+        )  # fmt: skip
+    messages = [r.getMessage() for r in caplog.records if "training examples have no window" in r.getMessage()]
+    assert len(messages) == 1 and not messages[0].startswith("0 of")
+    assert messages[0].split(" of ")[1].startswith("32 training examples")
+
+
+def malformed_squad(path: Path) -> None:
+    document = json.loads(TRAIN.read_text(encoding="utf-8"))
+    document["data"][1]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] += 3
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--train_file", "{bad}"], "bad.json: question 'en-006' (data[1].paragraphs[0].qas[0]): answer 0:"),
+        (["--eval_sets", "mlqa.es.en={bad}"], "bad.json: question 'en-006' (data[1].paragraphs[0].qas[0]): answer 0:"),
+        (["--eval_sets", "xquad.es=/no/such/file.json"], "/no/such/file.json: file not found"),
+        (["--eval_sets", "xquad.xx"], "xquad has no language 'xx'"),
+        (["--eval_sets", "squad.en=x.json"], "or LANG=PATH with LANG one of"),
+        (["--eval_sets", "xquad.es", "xquad.es"], "--eval_sets lists 'xquad.es' twice"),
+        (["--doc_stride", "200"], "--doc_stride must be positive and below --max_seq_length"),
+    ],
+    ids=[
+        "malformed-train-file",
+        "malformed-eval-file",
+        "missing-file",
+        "unknown-language",
+        "unknown-name",
+        "twice",
+        "stride",
+    ],
+)
+def test_user_mistakes_end_with_a_clear_message_and_status_2(tiny_bert, tmp_path, capsys, extra, message):
+    malformed_squad(tmp_path / "bad.json")
+    extra = [entry.replace("{bad}", str(tmp_path / "bad.json")) for entry in extra]
+    args = qa_args(tiny_bert, tmp_path / "out", "--do_train", "--do_eval", *extra)
+    with pytest.raises(SystemExit) as info:
+        run_main(lambda: run_qa.main(args))
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert message in err and "Traceback" not in err
