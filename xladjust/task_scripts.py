@@ -1,4 +1,4 @@
-"""What the task scripts share (run_xnli.py, run_ner.py, and run_qa.py later).
+"""What the task scripts share (run_xnli.py, run_ner.py, run_qa.py).
 
 A task script fine-tunes an encoder on English training data and evaluates it zero-shot on every language of
 ``--eval_languages`` in the same run. The pieces here keep each script the story of one experiment:
