@@ -105,6 +105,9 @@ def run_main(main: Callable[[], Any]) -> None:
     """Entry point of every script: user mistakes end with a one-line error and exit status 2, no traceback."""
     try:
         main()
+        # Leaving gloo's threads to interpreter shutdown can abort a finished process ("terminate called").
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     except InputError as error:
         logging.getLogger("xladjust").error("%s", error)
         print(f"error: {error}", file=sys.stderr)
