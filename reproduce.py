@@ -1,0 +1,214 @@
+#!/usr/bin/env python
+"""Reproduce the study: languages × encoder variants × tasks × seeds, then the analysis and the report.
+
+    python reproduce.py --config configs/paper.json                 # everything; finished steps are skipped
+    python reproduce.py --config configs/paper.json --dry_run       # print the commands only
+    python reproduce.py --config configs/paper.json --only task=xnli language=es seed=1 variant=original
+
+Every step runs a script of this repository (run_adjust.py, run_xnli.py, run_ner.py, run_qa.py, run_analysis.py)
+under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current Python), one at a
+time. A step whose output folder holds ``all_results.json`` (``analysis_results.json`` for the analysis) is done
+and skipped, so an interrupted study resumes where it stopped. A step that crashed is run again: from its last
+``checkpoint-*`` folder if it saved one (the scripts resume by themselves), otherwise with ``--overwrite_output_dir``
+over what it left. ``--only`` keeps the matching steps and what they depend on (the adjustment an
+adjusted-encoder task run starts from). The layout of the output folder and the config schema are in
+:mod:`xladjust.experiment_matrix`; ``study_manifest.json`` lists every step with its coordinates (task, variant,
+language, seed), folder and status, and is what run_report.py reads. Each step's output goes to
+``OUTPUT_DIR/logs/STEP.log``. At the end run_report.py writes ``OUTPUT_DIR/report/`` (``--no_report`` skips it).
+
+How long the full study takes on one GPU — an **estimate**, not a measurement, for mBERT-base on one A100/H100
+class GPU with bf16: adjustment at roughly 100–200 pairs/s (two encoder passes for the pair plus the frozen
+reference) is 30k pairs ≈ 3–5 min per language plus eflomal alignment (1–3 min on CPU), and ≈ 15–20 min for the
+joint 120k pairs; XNLI fine-tuning on the 393k English pairs for 2 epochs at ~500 examples/s ≈ 25–30 min per run;
+WikiANN NER (20k sentences, 3 epochs) ≈ 2–3 min; QA (SQuAD, ~89k features of 384 subwords, 2 epochs at
+~150 features/s) ≈ 20–25 min. Per seed: 5 adjustments (≈ 40 min) and 7 fine-tunings per task (original, 4 per
+language, joint, continual; continual learning adds ~30 % for its alignment batches) ≈ 4 h XNLI + 3 h QA +
+0.3 h NER, so ≈ 8 h per seed and about a day for 3 seeds. Measure your own rate on the first adjustment
+(``train_samples_per_second`` in its ``all_results.json``) before planning.
+
+A small slice (minutes): one language, one task, one seed, a few hundred steps::
+
+    python reproduce.py --config configs/paper.json --only task=ner language=es seed=1 variant=original,adjusted \\
+        --set tasks.ner.args.max_steps=200 --set adjust.args.max_train_pairs=2000
+
+``--set PATH=JSON`` overrides a config entry (dots separate keys; the value is parsed as JSON, else a string).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from xladjust.errors import InputError
+from xladjust.experiment_matrix import Step, build_steps, load_config, parse_filters, render_args, select
+from xladjust.script_utils import write_json
+
+ROOT = Path(__file__).resolve().parent
+logger = logging.getLogger("reproduce")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="Study config (JSON), e.g. configs/paper.json.")
+    parser.add_argument("--dry_run", action="store_true", help="Print the commands, run nothing.")
+    parser.add_argument(
+        "--only", nargs="+", action="extend", default=[], help="Filters: task=, variant=, language=, seed= (a,b)."
+    )
+    parser.add_argument(
+        "--set", nargs="+", action="extend", default=[], dest="overrides", help="Config overrides PATH=JSON."
+    )
+    parser.add_argument("--output_dir", help="Override the config's output_dir.")
+    parser.add_argument("--keep_going", action="store_true", help="Go on with independent steps after a failure.")
+    parser.add_argument("--jobs", type=int, default=1, help="Steps run at once (default 1: one GPU, one step).")
+    parser.add_argument("--no_report", action="store_true", help="Do not run run_report.py at the end.")
+    return parser.parse_args(argv)
+
+
+def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``tasks.ner.args.max_steps=200`` → ``config["tasks"]["ner"]["args"]["max_steps"] = 200``."""
+    config = copy.deepcopy(config)
+    for override in overrides:
+        path, separator, raw = override.partition("=")
+        if not separator:
+            raise InputError(f"--set takes PATH=VALUE (got {override!r})")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        *parents, last = path.split(".")
+        node = config
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[last] = value
+    return config
+
+
+def manifest_entry(step: Step) -> dict[str, Any]:
+    return {**step.key, "name": step.name, "script": step.script, "output_dir": step.output_dir,
+            "depends_on": step.depends_on, "done": step.is_done()}  # fmt: skip
+
+
+def write_manifest(config: dict[str, Any], steps: Sequence[Step]) -> str:
+    root = config.get("output_dir", "out/study")
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, "study_manifest.json")
+    write_json(path, {"config": config, "steps": [manifest_entry(step) for step in steps]})
+    return path
+
+
+def leftover_args(step: Step) -> list[str]:
+    """``--overwrite_output_dir`` for a crashed step's folder without checkpoints (the scripts refuse it otherwise)."""
+    folder = Path(step.output_dir)
+    if not folder.is_dir() or not any(folder.iterdir()) or any(folder.glob("checkpoint-*")):
+        return []
+    return ["--overwrite_output_dir"]
+
+
+def run_step(step: Step, launcher: Sequence[str], log_dir: str) -> int:
+    command = step.command(launcher) + leftover_args(step)
+    command[command.index(step.script)] = str(ROOT / step.script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    os.makedirs(log_dir, exist_ok=True)
+    log_path = os.path.join(log_dir, f"{step.name}.log")
+    started = time.time()
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(" ".join(command) + "\n\n")
+        log.flush()
+        status = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    logger.info("%s: exit %d after %.0f s (log: %s)", step.name, status, time.time() - started, log_path)
+    return status
+
+
+def run_steps(
+    steps: Sequence[Step],
+    launcher: Sequence[str],
+    log_dir: str,
+    jobs: int = 1,
+    keep_going: bool = False,
+    on_finish: Callable[[], Any] | None = None,
+) -> set[str]:
+    """Run the steps not done yet, up to ``jobs`` at a time, each once its dependencies have finished; return the
+    names of the failed steps (and of those skipped because a dependency failed)."""
+    pending = [step for step in steps if not step.is_done()]
+    for step in steps:
+        if step.is_done():
+            logger.info("%s: done, skipped (%s)", step.name, step.done_marker)
+    finished = {step.name for step in steps if step.is_done()}
+    failed: set[str] = set()
+    running: dict[Future, Step] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while pending or running:
+            for step in list(pending):
+                if failed.intersection(step.depends_on):
+                    logger.error("%s: skipped, a step it depends on failed", step.name)
+                    failed.add(step.name)
+                    pending.remove(step)
+                elif len(running) < jobs and finished.issuperset(step.depends_on) and not (failed and not keep_going):
+                    logger.info("%s: running", step.name)
+                    running[pool.submit(run_step, step, launcher, log_dir)] = step
+                    pending.remove(step)
+            if not running:
+                break  # nothing can start: an earlier failure without --keep_going
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                step = running.pop(future)
+                if future.result() != 0 or not step.is_done():
+                    failed.add(step.name)
+                    logger.error("%s failed; see %s", step.name, os.path.join(log_dir, f"{step.name}.log"))
+                else:
+                    finished.add(step.name)
+                if on_finish is not None:
+                    on_finish()
+    return failed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = apply_overrides(load_config(args.config), args.overrides)
+    if args.output_dir:
+        config["output_dir"] = args.output_dir
+    root = config.setdefault("output_dir", "out/study")
+    launcher = config.get("launcher", ["accelerate", "launch"])
+    all_steps = build_steps(config)
+    steps = select(all_steps, parse_filters(args.only))
+    if args.dry_run:
+        for step in steps:
+            status = "done, skipped" if step.is_done() else "to run"
+            print(f"# {step.name} ({status})")
+            print(" ".join(step.command(launcher)))
+        return 0
+    write_manifest(config, all_steps)
+    failed = run_steps(steps, launcher, os.path.join(root, "logs"), args.jobs, args.keep_going,
+                       on_finish=lambda: write_manifest(config, all_steps))  # fmt: skip
+    write_manifest(config, all_steps)
+    if not args.no_report and config.get("report", {}).get("enabled", True):
+        import run_report
+
+        report_args = ["--runs_dir", root, "--output_dir", os.path.join(root, "report")]
+        try:
+            run_report.main(report_args + render_args(config.get("report", {}).get("args", {})))
+        except InputError as error:
+            logger.error("no report: %s", error)
+    if failed:
+        logger.error("%d step(s) failed: %s", len(failed), ", ".join(sorted(failed)))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(format="%(asctime)s - %(name)s - %(message)s", level=logging.INFO, stream=sys.stdout)
+    try:
+        sys.exit(main())
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

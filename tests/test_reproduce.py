@@ -1,0 +1,199 @@
+"""reproduce.py: the whole matrix as a dry run, --only, resumption, and a tiny real slice in plain Python."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import reproduce
+from tests.conftest import PARALLEL
+from tests.tiny_models import FIXTURES
+from xladjust.errors import InputError
+from xladjust.experiment_matrix import build_steps, load_config, parse_filters, select
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "configs" / "paper.json"
+NLI = FIXTURES / "nli"
+
+
+def value(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def values(args: list[str], flag: str) -> list[str]:
+    start = args.index(flag) + 1
+    end = next((i for i in range(start, len(args)) if args[i].startswith("--")), len(args))
+    return args[start:end]
+
+
+def test_dry_run_of_the_paper_matrix(capsys):
+    config = load_config(str(PAPER))
+    steps = build_steps(config)
+    by_name = {step.name: step for step in steps}
+    # 3 seeds × (4 + 1 adjustments, 3 tasks × (original + 4 adjusted + joint + continual), 5 analyses)
+    assert len(steps) == 3 * (5 + 3 * 7 + 5)
+    for step in steps:
+        assert {"task", "variant", "seed"} <= set(step.key)
+        assert all(name in by_name for name in step.depends_on)
+        assert value(step.args, "--output_dir") == step.output_dir
+    adjust = by_name["adjust-es-seed2"]
+    assert adjust.script == "run_adjust.py" and values(adjust.args, "--languages") == ["es"]
+    assert value(adjust.args, "--learning_rate") == "5e-05" and value(adjust.args, "--num_train_epochs") == "1"
+    assert value(adjust.args, "--per_device_train_batch_size") == "32"
+    assert value(adjust.args, "--max_train_pairs") == "30000" and value(adjust.args, "--seed") == "2"
+    assert value(adjust.args, "--parallel_dataset_name") == "Helsinki-NLP/opus-100"
+    assert values(by_name["adjust-joint-seed1"].args, "--parallel_dataset_config_names") == [
+        "en-es", "en-ru", "en-vi", "en-hi"
+    ]  # fmt: skip
+    expected = {"xnli": ("run_xnli.py", "5e-05", "2"), "ner": ("run_ner.py", "2e-05", "3"),
+                "qa": ("run_qa.py", "3e-05", "2")}  # fmt: skip
+    for task, (script, lr, epochs) in expected.items():
+        original = by_name[f"{task}-original-seed1"]
+        assert original.script == script and original.depends_on == []
+        assert value(original.args, "--model_name_or_path") == "bert-base-multilingual-cased"
+        assert value(original.args, "--learning_rate") == lr and value(original.args, "--num_train_epochs") == epochs
+        adjusted = by_name[f"{task}-adjusted-ru-seed3"]
+        assert adjusted.depends_on == ["adjust-ru-seed3"]
+        assert value(adjusted.args, "--model_name_or_path") == by_name["adjust-ru-seed3"].output_dir
+        assert adjusted.output_dir.endswith(f"{task}/adjusted/ru/seed3")
+        joint = by_name[f"{task}-joint-seed1"]
+        assert value(joint.args, "--model_name_or_path") == by_name["adjust-joint-seed1"].output_dir
+        continual = by_name[f"{task}-continual-seed1"]
+        assert continual.depends_on == ["adjust-joint-seed1"]
+        assert value(continual.args, "--align_weight") == "0.01"
+        assert value(continual.args, "--align_batch_size") == "16"
+        assert value(continual.args, "--align_max_pairs") == "30000"
+        assert values(continual.args, "--align_languages") == ["es", "ru", "vi", "hi"]
+        assert "--align_parallel_file" not in joint.args
+    assert values(by_name["xnli-adjusted-ru-seed1"].args, "--eval_languages") == ["en", "ru"]
+    qa = by_name["qa-adjusted-es-seed1"].args
+    assert value(qa, "--max_seq_length") == "384" and value(qa, "--doc_stride") == "128"
+    assert values(qa, "--eval_sets") == ["xquad.en", "mlqa.en.en", "tydiqa.en", "xquad.es", "mlqa.es.es"]
+    analysis = by_name["analysis-vi-seed1"]
+    assert analysis.script == "run_analysis.py" and analysis.depends_on == ["adjust-vi-seed1"]
+
+    assert reproduce.main(["--config", str(PAPER), "--dry_run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    commands = [line for line in lines if not line.startswith("#")]
+    assert len(commands) == len(steps)
+    assert all(line.startswith("accelerate launch run_") for line in commands)
+
+
+def test_only_keeps_matching_steps_and_their_dependencies():
+    steps = build_steps(load_config(str(PAPER)))
+    chosen = select(steps, parse_filters(["task=xnli", "language=es", "seed=1", "variant=adjusted"]))
+    assert [s.name for s in chosen] == ["adjust-es-seed1", "xnli-adjusted-es-seed1"]
+    chosen = select(steps, parse_filters(["task=ner", "seed=2", "variant=original"]))
+    assert [s.name for s in chosen] == ["ner-original-seed2"]
+    with pytest.raises(InputError, match="--only takes"):
+        parse_filters(["lang=es"])
+
+
+def test_overrides_launchers_and_local_parallel_files():
+    config = reproduce.apply_overrides(
+        load_config(str(PAPER)),
+        ["tasks.ner.args.max_steps=200", "seeds=[7]", 'languages=["vi"]', "launcher=[]", "adjust.args.note=x y"],
+    )
+    config["parallel"]["files"] = {"vi": {"text": "vi-en.txt", "align": None}}
+    steps = {s.name: s for s in build_steps(config)}
+    ner = steps["ner-adjusted-vi-seed7"]
+    assert value(ner.args, "--max_steps") == "200" and value(steps["adjust-vi-seed7"].args, "--note") == "x y"
+    assert ner.command(config["launcher"])[:2] == [sys.executable, "run_ner.py"]
+    assert ner.command(["python"])[0] == sys.executable
+    assert ner.command(["torchrun", "--nproc_per_node", "2"])[:4] == [
+        "torchrun",
+        "--nproc_per_node",
+        "2",
+        "run_ner.py",
+    ]
+    adjust = steps["adjust-vi-seed7"].args
+    assert values(adjust, "--parallel_files") == ["vi-en.txt"] and "--alignment_files" not in adjust  # eflomal
+    assert values(steps["xnli-continual-seed7"].args, "--align_parallel_file") == ["vi-en.txt"]
+
+
+def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch):
+    config = json.loads(PAPER.read_text())
+    config.update(output_dir=str(tmp_path / "study"), seeds=[1], languages=["es"], variants=["original", "adjusted"])
+    config["tasks"] = {"xnli": config["tasks"]["xnli"]}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    steps = {s.name: s for s in build_steps(config)}
+    done = steps["adjust-es-seed1"]
+    Path(done.output_dir).mkdir(parents=True)
+    Path(done.done_marker).write_text("{}")
+    crashed = steps["xnli-original-seed1"]
+    Path(crashed.output_dir).mkdir(parents=True)
+    (Path(crashed.output_dir) / "config.json").write_text("{}")
+
+    calls = []
+
+    def fake_run(step, launcher, log_dir):
+        calls.append((step.name, reproduce.leftover_args(step)))
+        Path(step.output_dir).mkdir(parents=True, exist_ok=True)
+        Path(step.done_marker).write_text("{}")
+        return 0
+
+    monkeypatch.setattr(reproduce, "run_step", fake_run)
+    assert reproduce.main(["--config", str(path), "--no_report"]) == 0
+    assert dict(calls) == {"xnli-original-seed1": ["--overwrite_output_dir"], "xnli-adjusted-es-seed1": [],
+                           "analysis-es-seed1": []}  # fmt: skip
+    manifest = json.loads((tmp_path / "study" / "study_manifest.json").read_text())
+    assert all(step["done"] for step in manifest["steps"])
+    calls.clear()
+    assert reproduce.main(["--config", str(path), "--no_report"]) == 0
+    assert calls == []
+
+
+def tiny_config(model: Path, output: Path) -> dict:
+    """One language, XNLI on the fixtures, two seeds, plain Python, a few steps."""
+    return {
+        "model_name_or_path": str(model),
+        "output_dir": str(output),
+        "launcher": [],
+        "languages": ["es"],
+        "seeds": [1, 2],
+        "variants": ["original", "adjusted"],
+        "common_args": {"report_to": "none", "disable_tqdm": True, "save_strategy": "no"},
+        "parallel": {"files": {"es": {"text": str(PARALLEL / "es-en.txt"), "align": str(PARALLEL / "es-en.align")}}},
+        "adjust": {"args": {"do_train": True, "max_steps": 2, "per_device_train_batch_size": 4}, "seeds": [1]},
+        "tasks": {
+            "xnli": {
+                "script": "run_xnli.py",
+                "include_english": False,
+                "args": {
+                    "do_train": True,
+                    "do_eval": True,
+                    "max_steps": 2,
+                    "per_device_train_batch_size": 8,
+                    "train_file": str(NLI / "train.en.jsonl"),
+                    "validation_files": str(NLI / "dev.{lang}.jsonl"),
+                },
+            }  # fmt: skip
+        },
+        "analysis": {"enabled": False},
+        "report": {"args": {"samples": 200}},
+    }
+
+
+def test_tiny_real_slice(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two jobs at once on small shared CPUs
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(tiny_config(tiny_bert, tmp_path / "study")))
+    study = tmp_path / "study"
+    assert reproduce.main(["--config", str(path), "--jobs", "2"]) == 0, [
+        p.read_text()[-2000:] for p in (study / "logs").glob("*")
+    ]
+    for folder in ("adjust/per_language/es/seed1", "xnli/original/seed2", "xnli/adjusted/es/seed1"):
+        assert (study / folder / "all_results.json").is_file(), folder
+    records = (study / "xnli/adjusted/es/seed2/predictions/eval_es.jsonl").read_text().splitlines()
+    assert len(records) == 24
+    assert not (study / "adjust/per_language/es/seed2").exists()  # one adjustment shared by both seeds
+    log = (study / "logs" / "xnli-adjusted-es-seed2.log").read_text()
+    assert f"{sys.executable} {reproduce.ROOT / 'run_xnli.py'}" in log.splitlines()[0]
+    assert str(study / "adjust/per_language/es/seed1") in log.splitlines()[0]
+    report = (study / "report" / "report.md").read_text()
+    assert "## xnli (accuracy)" in report and "| es |" in report and "| en |" not in report
+    assert (study / "report" / "xnli.png").stat().st_size > 0
