@@ -28,7 +28,7 @@ the per-repetition step/floor ratios of mean step times. Peak memory comes from 
 mode running the first ``--warmup`` + 1 steps: peak RSS (VmHWM: Python, torch, the dataset, both encoders,
 gradients, optimizer state, activations) on CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
 
-    python benchmarks/bench_adjust.py                       # small and base on CPU (about 10 minutes if idle)
+    python benchmarks/bench_adjust.py                       # small and base on CPU (about 9-10 minutes if idle)
     python benchmarks/bench_adjust.py --configs small --steps 5 --repeats 1
     python benchmarks/bench_adjust.py --device cuda --bf16 --json out.json
 """
