@@ -12,7 +12,7 @@ and skipped, so an interrupted study resumes where it stopped. A step that crash
 ``checkpoint-*`` folder if it saved one (the scripts resume by themselves), otherwise with ``--overwrite_output_dir``
 over what it left. ``--only`` keeps the matching steps and what they depend on (the adjustment an
 adjusted-encoder task run starts from). The layout of the output folder and the config schema are in
-:mod:`xladjust.experiment_matrix`; ``study_manifest.json`` lists every step with its coordinates (task, variant,
+:mod:`xladjust.study.matrix`; ``study_manifest.json`` lists every step with its coordinates (task, variant,
 language, seed), folder and status, and is what run_report.py reads. Each step's output goes to
 ``OUTPUT_DIR/logs/STEP.log``. At the end run_report.py writes ``OUTPUT_DIR/report/`` (``--no_report`` skips it).
 
@@ -37,21 +37,15 @@ A small slice (minutes): one language, one task, one seed, a few hundred steps::
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import logging
 import os
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from xladjust.errors import InputError
-from xladjust.experiment_matrix import Step, build_steps, load_config, parse_filters, render_args, select
-from xladjust.script_utils import write_json
+from xladjust.study.matrix import build_steps, load_config, parse_filters, render_args, select
+from xladjust.study.runner import apply_overrides, run_steps, write_manifest
 
 ROOT = Path(__file__).resolve().parent
 logger = logging.getLogger("reproduce")
@@ -72,104 +66,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1, help="Steps run at once (default 1: one GPU, one step).")
     parser.add_argument("--no_report", action="store_true", help="Do not run run_report.py at the end.")
     return parser.parse_args(argv)
-
-
-def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``tasks.ner.args.max_steps=200`` → ``config["tasks"]["ner"]["args"]["max_steps"] = 200``."""
-    config = copy.deepcopy(config)
-    for override in overrides:
-        path, separator, raw = override.partition("=")
-        if not separator:
-            raise InputError(f"--set takes PATH=VALUE (got {override!r})")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        *parents, last = path.split(".")
-        node = config
-        for name in parents:
-            node = node.setdefault(name, {})
-        node[last] = value
-    return config
-
-
-def manifest_entry(step: Step) -> dict[str, Any]:
-    return {**step.key, "name": step.name, "script": step.script, "output_dir": step.output_dir,
-            "depends_on": step.depends_on, "done": step.is_done()}  # fmt: skip
-
-
-def write_manifest(config: dict[str, Any], steps: Sequence[Step]) -> str:
-    root = config.get("output_dir", "out/study")
-    os.makedirs(root, exist_ok=True)
-    path = os.path.join(root, "study_manifest.json")
-    write_json(path, {"config": config, "steps": [manifest_entry(step) for step in steps]})
-    return path
-
-
-def leftover_args(step: Step) -> list[str]:
-    """``--overwrite_output_dir`` for a crashed step's folder without checkpoints (the scripts refuse it otherwise)."""
-    folder = Path(step.output_dir)
-    if not folder.is_dir() or not any(folder.iterdir()) or any(folder.glob("checkpoint-*")):
-        return []
-    return ["--overwrite_output_dir"]
-
-
-def run_step(step: Step, launcher: Sequence[str], log_dir: str) -> int:
-    command = step.command(launcher) + leftover_args(step)
-    command[command.index(step.script)] = str(ROOT / step.script)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    os.makedirs(log_dir, exist_ok=True)
-    log_path = os.path.join(log_dir, f"{step.name}.log")
-    started = time.time()
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write(" ".join(command) + "\n\n")
-        log.flush()
-        status = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-    logger.info("%s: exit %d after %.0f s (log: %s)", step.name, status, time.time() - started, log_path)
-    return status
-
-
-def run_steps(
-    steps: Sequence[Step],
-    launcher: Sequence[str],
-    log_dir: str,
-    jobs: int = 1,
-    keep_going: bool = False,
-    on_finish: Callable[[], Any] | None = None,
-) -> set[str]:
-    """Run the steps not done yet, up to ``jobs`` at a time, each once its dependencies have finished; return the
-    names of the failed steps (and of those skipped because a dependency failed)."""
-    pending = [step for step in steps if not step.is_done()]
-    for step in steps:
-        if step.is_done():
-            logger.info("%s: done, skipped (%s)", step.name, step.done_marker)
-    finished = {step.name for step in steps if step.is_done()}
-    failed: set[str] = set()
-    running: dict[Future, Step] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        while pending or running:
-            for step in list(pending):
-                if failed.intersection(step.depends_on):
-                    logger.error("%s: skipped, a step it depends on failed", step.name)
-                    failed.add(step.name)
-                    pending.remove(step)
-                elif len(running) < jobs and finished.issuperset(step.depends_on) and not (failed and not keep_going):
-                    logger.info("%s: running", step.name)
-                    running[pool.submit(run_step, step, launcher, log_dir)] = step
-                    pending.remove(step)
-            if not running:
-                break  # nothing can start: an earlier failure without --keep_going
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                step = running.pop(future)
-                if future.result() != 0 or not step.is_done():
-                    failed.add(step.name)
-                    logger.error("%s failed; see %s", step.name, os.path.join(log_dir, f"{step.name}.log"))
-                else:
-                    finished.add(step.name)
-                if on_finish is not None:
-                    on_finish()
-    return failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

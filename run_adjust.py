@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 
 from transformers import AutoModel, AutoTokenizer, TrainingArguments, set_seed
 
-from xladjust.alignment_collator import AlignedPairCollator
-from xladjust.alignment_features import build_alignment_datasets
-from xladjust.alignment_loss import AlignmentObjective, freeze_pooler
+from xladjust.adjust.collator import AlignedPairCollator
+from xladjust.adjust.features import build_alignment_datasets
+from xladjust.adjust.objective import AlignmentObjective, freeze_pooler
 from xladjust.arguments import AlignmentArguments, ModelArguments, ParallelDataArguments
+from xladjust.data.parallel import load_parallel_corpora, write_held_out
 from xladjust.model_card import ModelCardInfo
-from xladjust.parallel_data import load_parallel_corpora, write_held_out
 from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging, write_json
 from xladjust.trainer import AlignmentTrainer
 

@@ -24,16 +24,22 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from xladjust.alignment_collator import AlignedPairCollator
-from xladjust.alignment_features import build_alignment_dataset, check_fast_tokenizer
-from xladjust.analysis_plots import plot_language_figures
+from xladjust.adjust.collator import AlignedPairCollator
+from xladjust.adjust.features import build_alignment_dataset, check_fast_tokenizer
+from xladjust.adjust.pooling import POOLING_MODES, pool_words
+from xladjust.analysis.plots import plot_language_figures
+from xladjust.analysis.retrieval import mean_pool, sentence_retrieval_accuracy, word_retrieval_p_at_1
+from xladjust.analysis.word_distances import (
+    METRICS,
+    SAMPLING_MODES,
+    compare_models,
+    draw_link_sample,
+    word_distance_table,
+)
 from xladjust.arguments import ParallelDataArguments
+from xladjust.data.parallel import CorpusStats, load_parallel_corpora
 from xladjust.errors import InputError
-from xladjust.parallel_data import CorpusStats, load_parallel_corpora
-from xladjust.pooling import POOLING_MODES, pool_words
-from xladjust.retrieval import mean_pool, sentence_retrieval_accuracy, word_retrieval_p_at_1
 from xladjust.script_utils import parse_arguments, write_json
-from xladjust.word_distances import METRICS, SAMPLING_MODES, compare_models, draw_link_sample, word_distance_table
 
 logger = logging.getLogger(__name__)
 ANALYSES = ("distances", "word_retrieval", "sentence_retrieval")

@@ -37,14 +37,12 @@ from typing import Any, ClassVar
 import numpy as np
 from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification, set_seed
 
+from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
-from xladjust.continual import ContinualLearningArguments
+from xladjust.data.languages import WIKIANN_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.languages import WIKIANN_LANGUAGES
-from xladjust.ner_data import NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
 from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging
-from xladjust.task_metrics import make_ner_compute_metrics, ner_scores
-from xladjust.task_scripts import (
+from xladjust.tasks.common import (
     EvalSet,
     TaskDataArguments,
     TaskTrainingArguments,
@@ -63,6 +61,8 @@ from xladjust.task_scripts import (
     tokenize_eval_sets,
     train_and_save,
 )
+from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores
+from xladjust.tasks.ner import NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)

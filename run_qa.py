@@ -10,7 +10,7 @@ adjustment loss: continual learning.
     python run_qa.py --model_name_or_path out/adjusted-es-ru --output_dir out/qa --do_train --do_eval \
         --eval_sets xquad.es xquad.ru mlqa.es.es mlqa.vi.en tydiqa.ru
 
-Evaluation sets (:func:`xladjust.qa_data.resolve_eval_set`): ``xquad.L``, ``mlqa.C.Q`` (context language C,
+Evaluation sets (:func:`xladjust.tasks.qa.data.resolve_eval_set`): ``xquad.L``, ``mlqa.C.Q`` (context language C,
 question language Q: the cross-lingual configs too), ``tydiqa.L`` (TyDi QA GoldP), each optionally ``:SPLIT``
 (``mlqa.es.en:validation``); ``NAME=PATH`` reads NAME's data from a local SQuAD-format file, and ``LANG=PATH``
 (``en=dev.json``) names a local set by its language only. ``--eval_file NAME=PATH`` is the same as a
@@ -20,7 +20,7 @@ Windows: question + context cut into ``--max_seq_length`` subwords, consecutive 
 ``--doc_stride``; training examples whose answer no window holds are counted in the log (and trained as no-answer
 at CLS, as the transformers example does). Answers: the best span over all windows among the ``--n_best_size``
 best starts and ends, at most ``--max_answer_length`` subwords. Scores: exact match and F1 in percent with the
-MLQA normalisation of the answer language (the context language; :mod:`xladjust.qa_metrics`). Defaults as in the
+MLQA normalisation of the answer language (the context language; :mod:`xladjust.tasks.qa.metrics`). Defaults as in the
 paper: lr 3e-5, 2 epochs, batch 32, 384 subwords, stride 128.
 
 Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` with ``eval_{NAME}_{metric}`` per set,
@@ -46,21 +46,12 @@ import datasets
 import numpy as np
 from transformers import AutoModelForQuestionAnswering, set_seed
 
-from xladjust import qa_data
+from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
-from xladjust.continual import ContinualLearningArguments
+from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.languages import PAPER_LANGUAGES
-from xladjust.qa_features import (
-    TRAIN_BOOKKEEPING_COLUMNS,
-    prepare_eval_features,
-    prepare_train_features,
-    train_window_stats,
-)
-from xladjust.qa_metrics import SUPPORTED_LANGUAGES, evaluate_predictions, references_from_examples
-from xladjust.qa_postprocessing import postprocess_predictions
 from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging
-from xladjust.task_scripts import (
+from xladjust.tasks.common import (
     EvalSet,
     TaskTrainingArguments,
     describe_data,
@@ -74,6 +65,15 @@ from xladjust.task_scripts import (
     tokenize,
     train_and_save,
 )
+from xladjust.tasks.qa import data as qa_data
+from xladjust.tasks.qa.features import (
+    TRAIN_BOOKKEEPING_COLUMNS,
+    prepare_eval_features,
+    prepare_train_features,
+    train_window_stats,
+)
+from xladjust.tasks.qa.metrics import SUPPORTED_LANGUAGES, evaluate_predictions, references_from_examples
+from xladjust.tasks.qa.postprocessing import postprocess_predictions
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)

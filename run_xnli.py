@@ -35,14 +35,12 @@ from typing import Any, ClassVar
 import numpy as np
 from transformers import AutoModelForSequenceClassification, set_seed
 
+from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
-from xladjust.continual import ContinualLearningArguments
+from xladjust.data.languages import XNLI_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.languages import XNLI_LANGUAGES
-from xladjust.nli_data import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
 from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging
-from xladjust.task_metrics import accuracy, nli_compute_metrics
-from xladjust.task_scripts import (
+from xladjust.tasks.common import (
     EvalSet,
     TaskDataArguments,
     TaskTrainingArguments,
@@ -61,6 +59,8 @@ from xladjust.task_scripts import (
     tokenize_eval_sets,
     train_and_save,
 )
+from xladjust.tasks.metrics import accuracy, nli_compute_metrics
+from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)

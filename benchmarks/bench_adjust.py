@@ -2,9 +2,9 @@
 """Training-step speed of run_adjust.py's Trainer against a hand-written floor on the same batches.
 
 Both modes train a randomly initialised BERT (mBERT's 119,547-token vocabulary, no download) on synthetic
-word-aligned pairs in the dataset format of :func:`xladjust.alignment_features.tokenize_pairs` (seeded: 12-30
+word-aligned pairs in the dataset format of :func:`xladjust.adjust.features.tokenize_pairs` (seeded: 12-30
 words a side for ``small``, 6-14 for ``base``, 1-3 subwords a word, ~70% of the words linked one-to-one, plus the
-CLS/SEP links), batched by :class:`~xladjust.alignment_collator.AlignedPairCollator`:
+CLS/SEP links), batched by :class:`~xladjust.adjust.collator.AlignedPairCollator`:
 
 - ``step``: the real :class:`~xladjust.trainer.AlignmentTrainer` with ``run_adjust.AdjustTrainingArguments``
   (fused AdamW(0.9, 0.98, 1e-9), lr 5e-5, constant_with_warmup, no clipping, logging every 10 steps, no saving,
@@ -12,7 +12,7 @@ CLS/SEP links), batched by :class:`~xladjust.alignment_collator.AlignedPairColla
   so its step includes fetching and collating the batch. The sampler is ``sequential`` over an already random
   dataset, so that both modes see the same batches in the same order (a random sampler costs the same).
 - ``floor``: the same batches, collated beforehand, through a bare step: forward of both sides, no-grad forward
-  of the English side through the frozen reference, word pooling with :func:`xladjust.pooling.pool_words`, the
+  of the English side through the frozen reference, word pooling with :func:`xladjust.adjust.pooling.pool_words`, the
   two mean-squared errors, backward, the optimizer the Trainer builds (same class and settings, one parameter
   group), ``zero_grad``. Nothing else: no per-pair sums, no logging, no scheduler, no grad norm.
 
@@ -68,9 +68,9 @@ import transformers  # noqa: E402
 from transformers import BertConfig, BertModel, Trainer, TrainerCallback  # noqa: E402
 
 from run_adjust import AdjustTrainingArguments  # noqa: E402
-from xladjust.alignment_collator import AlignedPairCollator  # noqa: E402
-from xladjust.alignment_loss import AlignmentObjective, freeze_pooler  # noqa: E402
-from xladjust.pooling import pool_words  # noqa: E402
+from xladjust.adjust.collator import AlignedPairCollator  # noqa: E402
+from xladjust.adjust.objective import AlignmentObjective, freeze_pooler  # noqa: E402
+from xladjust.adjust.pooling import pool_words  # noqa: E402
 from xladjust.trainer import AlignmentTrainer  # noqa: E402
 
 VOCAB_SIZE = 119_547  # mBERT

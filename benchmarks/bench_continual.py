@@ -7,7 +7,7 @@ short PER/ORG/LOC spans, ``--batch_size`` (paper: 32) sentences per step, collat
 ``DataCollatorForTokenClassification``, with run_ner.py's ``NerTrainingArguments`` (AdamW, lr 2e-5, linear decay).
 
 - ``plain``: ``TaskTrainer`` without continual learning: one forward and backward of the task batch per step.
-- ``continual``: ``TaskTrainer(continual=...)`` built by :func:`xladjust.continual.build_continual_alignment`
+- ``continual``: ``TaskTrainer(continual=...)`` built by :func:`xladjust.adjust.continual.build_continual_alignment`
   from a synthetic word-aligned parallel corpus (8-24 words per side, about 70% of the words linked one to one):
   every step adds the adjustment loss on ``--align_batch_size`` (paper: 16) random pairs, i.e. a forward and
   backward of both sides of the pairs and a no-grad forward of the English side through the frozen reference.
@@ -58,8 +58,8 @@ from transformers import (  # noqa: E402
 )
 
 from run_ner import NerTrainingArguments  # noqa: E402
-from xladjust.continual import ContinualLearningArguments, build_continual_alignment  # noqa: E402
-from xladjust.ner_data import NER_LABEL2ID, NER_LABELS, tokenize_and_align  # noqa: E402
+from xladjust.adjust.continual import ContinualLearningArguments, build_continual_alignment  # noqa: E402
+from xladjust.tasks.ner import NER_LABEL2ID, NER_LABELS, tokenize_and_align  # noqa: E402
 from xladjust.trainer import TaskTrainer  # noqa: E402
 
 MODES = ("plain", "continual")

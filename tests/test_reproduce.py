@@ -12,7 +12,8 @@ import reproduce
 from tests.conftest import PARALLEL
 from tests.tiny_models import FIXTURES
 from xladjust.errors import InputError
-from xladjust.experiment_matrix import build_steps, load_config, parse_filters, select
+from xladjust.study import runner
+from xladjust.study.matrix import build_steps, load_config, parse_filters, select
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "configs" / "paper.json"
@@ -93,7 +94,7 @@ def test_only_keeps_matching_steps_and_their_dependencies():
 
 
 def test_overrides_launchers_and_local_parallel_files():
-    config = reproduce.apply_overrides(
+    config = runner.apply_overrides(
         load_config(str(PAPER)),
         ["tasks.ner.args.max_steps=200", "seeds=[7]", 'languages=["vi"]', "launcher=[]", "adjust.args.note=x y"],
     )
@@ -131,12 +132,12 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
     calls = []
 
     def fake_run(step, launcher, log_dir):
-        calls.append((step.name, reproduce.leftover_args(step)))
+        calls.append((step.name, runner.leftover_args(step)))
         Path(step.output_dir).mkdir(parents=True, exist_ok=True)
         Path(step.done_marker).write_text("{}")
         return 0
 
-    monkeypatch.setattr(reproduce, "run_step", fake_run)
+    monkeypatch.setattr(runner, "run_step", fake_run)
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
     assert dict(calls) == {"xnli-original-seed1": ["--overwrite_output_dir"], "xnli-adjusted-es-seed1": [],
                            "analysis-es-seed1": []}  # fmt: skip

@@ -12,9 +12,9 @@ import run_ner
 from tests import test_run_xnli
 from tests.test_run_xnli import CONTINUAL, read_jsonl
 from tests.tiny_models import FIXTURES
-from xladjust.ner_data import NER_LABELS, read_ner_file
 from xladjust.script_utils import run_main
-from xladjust.task_metrics import ner_scores
+from xladjust.tasks.metrics import ner_scores
+from xladjust.tasks.ner import NER_LABELS, read_ner_file
 
 NER = FIXTURES / "ner"
 LANGUAGES = ["en", "es", "ru", "vi", "hi"]

@@ -15,9 +15,9 @@ from tests import test_run_xnli
 from tests.test_run_xnli import CONTINUAL, read_jsonl, save_word_level_bert
 from tests.tiny_models import FIXTURES
 from xladjust.errors import InputError
-from xladjust.qa_data import read_qa_file
-from xladjust.qa_metrics import f1 as answer_f1
 from xladjust.script_utils import run_main
+from xladjust.tasks.qa.data import read_qa_file
+from xladjust.tasks.qa.metrics import f1 as answer_f1
 
 QA = FIXTURES / "qa"
 TRAIN = QA / "train.en.json"

@@ -11,6 +11,7 @@ import pytest
 
 import run_report
 from xladjust.errors import InputError
+from xladjust.study.results import set_language
 
 LABELS = ["entailment", "neutral", "contradiction"]
 
@@ -118,7 +119,7 @@ def test_ner_and_qa_readers_from_a_manifest(tmp_path):
 
 
 def test_set_language():
-    assert [run_report.set_language(n) for n in ("es", "xquad.es", "mlqa.vi.en", "tydiqa.ru", "mlqa.es.en:test")] == [
+    assert [set_language(n) for n in ("es", "xquad.es", "mlqa.vi.en", "tydiqa.ru", "mlqa.es.en:test")] == [
         "es", "es", "vi", "ru", "es"
     ]  # fmt: skip
 

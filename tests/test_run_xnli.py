@@ -16,8 +16,8 @@ from tests.conftest import PARALLEL
 from tests.test_run_adjust import adjust_args
 from tests.tiny_models import FIXTURES, wordpiece_tokenizer
 from xladjust.errors import InputError
-from xladjust.nli_data import NLI_LABELS
 from xladjust.script_utils import run_main
+from xladjust.tasks.nli import NLI_LABELS
 
 NLI = FIXTURES / "nli"
 LANGUAGES = ["en", "es", "ru", "vi", "hi"]

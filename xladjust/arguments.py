@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import InputError
-from .pooling import POOLING_MODES
+from xladjust.adjust.pooling import POOLING_MODES
+from xladjust.errors import InputError
 
 
 @dataclass

@@ -16,7 +16,7 @@ import transformers
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from .errors import InputError
+from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import torch
 from tqdm.auto import tqdm
 from transformers import Trainer
 
-from .alignment_loss import AlignmentObjective
-from .continual import ContinualAlignment
-from .model_card import ModelCardInfo, render_model_card
+from xladjust.adjust.continual import ContinualAlignment
+from xladjust.adjust.objective import AlignmentObjective
+from xladjust.model_card import ModelCardInfo, render_model_card
 
 
 class XLTrainer(Trainer):

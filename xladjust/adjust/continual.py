@@ -1,0 +1,120 @@
+"""Continual learning: keep the adjustment loss while fine-tuning on an English task.
+
+Each training step of a task script adds ``align_weight × alignment + regularization_weight × regulariser`` of
+run_adjust's loss, computed on ``align_batch_size`` random pairs from a pool of parallel data. The alignment
+forward runs the encoder inside the task model; the frozen reference is that encoder as it was when fine-tuning
+started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from xladjust.adjust.collator import AlignedPairCollator
+from xladjust.adjust.features import build_alignment_datasets
+from xladjust.adjust.objective import AlignmentLossOutput, AlignmentObjective
+from xladjust.adjust.pooling import POOLING_MODES
+from xladjust.arguments import ParallelDataArguments
+from xladjust.data.parallel import load_parallel_corpora
+from xladjust.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ContinualLearningArguments:
+    """Options of the task scripts that switch continual learning on (``--align_parallel_file`` or a dataset)."""
+
+    align_languages: list[str] = field(default_factory=list, metadata={"help": "Languages of the parallel pool."})
+    align_parallel_file: list[str] = field(
+        default_factory=list, metadata={"help": "`TARGET ||| ENGLISH` file(s), one per --align_languages entry."}
+    )
+    align_alignment_file: list[str] = field(
+        default_factory=list, metadata={"help": "Pharaoh file(s) for --align_parallel_file; omit to use eflomal."}
+    )
+    align_dataset_name: str | None = field(default=None, metadata={"help": "Dataset with a translation column."})
+    align_dataset_config_names: list[str] = field(default_factory=list, metadata={"help": "Configs per language."})
+    align_weight: float = field(default=0.01, metadata={"help": "Weight of the alignment term (paper: 0.01)."})
+    align_batch_size: int = field(default=16, metadata={"help": "Parallel pairs per step and process (paper: 16)."})
+    align_max_pairs: int = field(default=30000, metadata={"help": "Pool size per language (paper: 30000)."})
+    align_word_pooling: str = field(default="avg", metadata={"choices": list(POOLING_MODES)})
+    align_layer: int = field(default=-1, metadata={"help": "Hidden layer aligned (-1: last)."})
+    align_include_cls_sep: bool = field(default=True, metadata={"help": "Link CLS↔CLS and SEP↔SEP."})
+    align_regularization_weight: float = field(default=1.0, metadata={"help": "λ of the English regulariser."})
+    align_max_seq_length: int = field(default=128, metadata={"help": "Subword limit of the parallel sentences."})
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.align_parallel_file or self.align_dataset_name)
+
+    def parallel_data(self) -> ParallelDataArguments:
+        if not self.align_languages:
+            raise InputError("continual learning needs --align_languages for its parallel data")
+        return ParallelDataArguments(
+            languages=self.align_languages,
+            parallel_files=self.align_parallel_file,
+            alignment_files=self.align_alignment_file,
+            parallel_dataset_name=self.align_dataset_name,
+            parallel_dataset_config_names=self.align_dataset_config_names,
+            max_train_pairs=self.align_max_pairs,
+            max_seq_length=self.align_max_seq_length,
+        )
+
+
+class ContinualAlignment:
+    """The parallel pool and the adjustment objective, drawn from once per training micro-step."""
+
+    def __init__(
+        self,
+        pool: datasets.Dataset,
+        objective: AlignmentObjective,
+        collator: AlignedPairCollator,
+        align_weight: float,
+        batch_size: int,
+    ):
+        self.pool = pool
+        self.objective = objective
+        self.collator = collator
+        self.align_weight = align_weight
+        self.batch_size = min(batch_size, len(pool))
+
+    def draw(self, seed: int, process_index: int, step: int, micro_step: int) -> dict[str, Any]:
+        """A random batch that depends only on its coordinates, so resumed and distributed runs stay reproducible."""
+        rng = np.random.default_rng([seed, process_index, step, micro_step])
+        indices = rng.choice(len(self.pool), size=self.batch_size, replace=False)
+        return self.collator([self.pool[int(i)] for i in indices])
+
+    def loss_terms(self, encoder: torch.nn.Module, batch: dict[str, Any]) -> AlignmentLossOutput:
+        return self.objective(encoder, batch)
+
+
+def build_continual_alignment(
+    args: ContinualLearningArguments,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    seed: int,
+    output_dir: str,
+) -> ContinualAlignment | None:
+    """Read and tokenise the parallel pool and freeze a copy of the task model's encoder; None when disabled."""
+    if not args.enabled:
+        return None
+    corpora = load_parallel_corpora(args.parallel_data(), seed, os.path.join(output_dir, "alignments"))
+    pool, _ = build_alignment_datasets(
+        corpora, tokenizer, max_seq_length=args.align_max_seq_length, include_cls_sep=args.align_include_cls_sep
+    )
+    for corpus in corpora:
+        logger.info("continual learning pool, %s: %s", corpus.language, corpus.stats.as_dict())
+    objective = AlignmentObjective(
+        model.base_model, args.align_word_pooling, args.align_layer, args.align_regularization_weight
+    )
+    return ContinualAlignment(
+        pool, objective, AlignedPairCollator(tokenizer.pad_token_id), args.align_weight, args.align_batch_size
+    )

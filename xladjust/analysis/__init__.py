@@ -1,0 +1,1 @@
+"""Diagnostics of adjusted encoders: word distances, retrieval, significance tests, figures."""

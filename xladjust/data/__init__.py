@@ -1,0 +1,1 @@
+"""Parallel data and text: aligned pairs (read, filtered), word alignment, tokenisation, languages, gettext corpora."""

@@ -1,0 +1,1 @@
+"""The study: the experiment matrix behind ``reproduce.py`` and the report behind ``run_report.py``."""

@@ -1,0 +1,143 @@
+"""A study's runs and their per-example scores: where the runs are (manifest or folder layout) and what each
+predictions file holds (QA EM/F1, NER entity counts, NLI correctness)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xladjust.analysis.significance import entity_counts
+from xladjust.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+NON_TASKS = {"adjust", "analysis", "report", "logs"}
+_SPLIT = re.compile(r"^(eval|predict)_(.+?)(_scores)?$")
+
+
+@dataclass
+class Run:
+    task: str
+    variant: str
+    language: str | None
+    seed: int
+    output_dir: str
+
+
+@dataclass
+class SetScores:
+    """Per-example scores of one evaluation set in one run: ``values`` has shape ``(examples, k)``."""
+
+    ids: list[str]
+    values: np.ndarray
+    statistic: str  # a key of STATISTICS
+    metric: str
+
+
+def locate(folder: str, manifest_dir: str, study_root: str | None) -> str:
+    """A step folder as written (absolute, or relative to where reproduce.py ran), else the same place relative to
+    the manifest's folder (the study was moved or is read from elsewhere)."""
+    if os.path.isdir(folder) or os.path.isabs(folder) or not study_root:
+        return folder
+    moved = os.path.join(manifest_dir, os.path.relpath(folder, study_root))
+    return moved if os.path.isdir(moved) else folder
+
+
+def runs_from_manifest(path: str) -> list[Run]:
+    with open(path, encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    base = os.path.dirname(os.path.abspath(path))
+    runs = []
+    for step in manifest.get("steps", []):
+        if step.get("task") in NON_TASKS:
+            continue
+        folder = locate(step["output_dir"], base, manifest.get("config", {}).get("output_dir"))
+        runs.append(Run(step["task"], step["variant"], step.get("language"), int(step["seed"]), folder))
+    return runs
+
+
+def runs_from_layout(root: str) -> list[Run]:
+    runs = []
+    for seed_dir in sorted(Path(root).glob("*/*/**/seed*")):
+        parts = seed_dir.relative_to(root).parts
+        match = re.fullmatch(r"seed(\d+)", parts[-1])
+        if not match or parts[0] in NON_TASKS or len(parts) not in (3, 4):
+            continue
+        language = parts[2] if len(parts) == 4 else None
+        runs.append(Run(parts[0], parts[1], language, int(match.group(1)), str(seed_dir)))
+    return runs
+
+
+def find_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[Run]:
+    manifests = list(manifests)
+    if runs_dir and not manifests and os.path.isfile(os.path.join(runs_dir, "study_manifest.json")):
+        manifests = [os.path.join(runs_dir, "study_manifest.json")]
+    if manifests:
+        return [run for path in manifests for run in runs_from_manifest(path)]
+    if not runs_dir:
+        raise InputError("give --runs_dir or --manifest")
+    if not os.path.isdir(runs_dir):
+        raise InputError("runs folder not found", runs_dir)
+    return runs_from_layout(runs_dir)
+
+
+def set_language(name: str) -> str:
+    """``es`` → es; ``xquad.es``, ``mlqa.es.en``, ``tydiqa.ru`` → the context language; ``:split``/``-split`` cut."""
+    name = re.split(r"[:]", name)[0]
+    parts = name.split(".")
+    language = parts[1] if len(parts) > 1 else parts[0]
+    return language.split("-")[0] if len(parts) > 1 else language
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def score_records(records: list[dict[str, Any]], qa_metric: str, path: Path) -> SetScores:
+    """Per-example scores of a predictions file, its format detected from the columns of the first record."""
+    if not records:
+        raise InputError("empty predictions file", str(path))
+    first = records[0]
+    ids = [str(r.get("id", i)) for i, r in enumerate(records)]
+    if qa_metric in first or "f1" in first or "exact_match" in first:
+        column = qa_metric if qa_metric in first else next(c for c in ("f1", "exact_match") if c in first)
+        values = np.array([float(r[column]) for r in records])
+        if values.max(initial=0) > 1:
+            values = values / 100
+        return SetScores(ids, values[:, None], "mean", column)
+    if "gold" not in first or "predicted" not in first:
+        raise InputError("records need gold/predicted or f1/exact_match columns", str(path))
+    if isinstance(first["gold"], list) and isinstance(first["predicted"], list):
+        counts = np.array([entity_counts(r["gold"], r["predicted"]) for r in records], dtype=float)
+        return SetScores(ids, counts, "f1", "f1")
+    values = np.array([float(r["gold"] == r["predicted"]) for r in records])
+    return SetScores(ids, values[:, None], "mean", "accuracy")
+
+
+def read_run(run: Run, split: str, qa_metric: str) -> dict[str, SetScores]:
+    """``{set name: scores}`` of one run's split (``auto``: predict where present, else eval)."""
+    folder = Path(run.output_dir) / "predictions"
+    files: dict[tuple[str, str], Path] = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        match = _SPLIT.match(path.stem)
+        if match and (match.group(3) or (match.group(1), match.group(2)) not in files):
+            files[(match.group(1), match.group(2))] = path
+    splits = {s for s, _ in files}
+    chosen = split if split != "auto" else ("predict" if "predict" in splits else "eval")
+    result = {}
+    for (file_split, name), path in files.items():
+        if file_split != chosen:
+            continue
+        if run.language is not None and set_language(name) != run.language:
+            continue
+        result[name] = score_records(read_jsonl(path), qa_metric, path)
+    return result

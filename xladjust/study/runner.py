@@ -1,0 +1,120 @@
+"""Running a study's steps: config overrides, the manifest, and a scheduler that runs each step once its
+dependencies have finished (crashed steps resume or start again, finished ones are skipped)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from xladjust.errors import InputError
+from xladjust.script_utils import write_json
+from xladjust.study.matrix import Step
+
+SCRIPTS_DIR = Path(__file__).resolve().parents[2]  # the run_*.py scripts live at the repository's top level
+logger = logging.getLogger(__name__)
+
+
+def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``tasks.ner.args.max_steps=200`` → ``config["tasks"]["ner"]["args"]["max_steps"] = 200``."""
+    config = copy.deepcopy(config)
+    for override in overrides:
+        path, separator, raw = override.partition("=")
+        if not separator:
+            raise InputError(f"--set takes PATH=VALUE (got {override!r})")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        *parents, last = path.split(".")
+        node = config
+        for name in parents:
+            node = node.setdefault(name, {})
+        node[last] = value
+    return config
+
+
+def manifest_entry(step: Step) -> dict[str, Any]:
+    return {**step.key, "name": step.name, "script": step.script, "output_dir": step.output_dir,
+            "depends_on": step.depends_on, "done": step.is_done()}  # fmt: skip
+
+
+def write_manifest(config: dict[str, Any], steps: Sequence[Step]) -> str:
+    root = config.get("output_dir", "out/study")
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, "study_manifest.json")
+    write_json(path, {"config": config, "steps": [manifest_entry(step) for step in steps]})
+    return path
+
+
+def leftover_args(step: Step) -> list[str]:
+    """``--overwrite_output_dir`` for a crashed step's folder without checkpoints (the scripts refuse it otherwise)."""
+    folder = Path(step.output_dir)
+    if not folder.is_dir() or not any(folder.iterdir()) or any(folder.glob("checkpoint-*")):
+        return []
+    return ["--overwrite_output_dir"]
+
+
+def run_step(step: Step, launcher: Sequence[str], log_dir: str) -> int:
+    command = step.command(launcher) + leftover_args(step)
+    command[command.index(step.script)] = str(SCRIPTS_DIR / step.script)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPTS_DIR), os.environ.get("PYTHONPATH")]))}
+    os.makedirs(log_dir, exist_ok=True)
+    log_path = os.path.join(log_dir, f"{step.name}.log")
+    started = time.time()
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write(" ".join(command) + "\n\n")
+        log.flush()
+        status = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    logger.info("%s: exit %d after %.0f s (log: %s)", step.name, status, time.time() - started, log_path)
+    return status
+
+
+def run_steps(
+    steps: Sequence[Step],
+    launcher: Sequence[str],
+    log_dir: str,
+    jobs: int = 1,
+    keep_going: bool = False,
+    on_finish: Callable[[], Any] | None = None,
+) -> set[str]:
+    """Run the steps not done yet, up to ``jobs`` at a time, each once its dependencies have finished; return the
+    names of the failed steps (and of those skipped because a dependency failed)."""
+    pending = [step for step in steps if not step.is_done()]
+    for step in steps:
+        if step.is_done():
+            logger.info("%s: done, skipped (%s)", step.name, step.done_marker)
+    finished = {step.name for step in steps if step.is_done()}
+    failed: set[str] = set()
+    running: dict[Future, Step] = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while pending or running:
+            for step in list(pending):
+                if failed.intersection(step.depends_on):
+                    logger.error("%s: skipped, a step it depends on failed", step.name)
+                    failed.add(step.name)
+                    pending.remove(step)
+                elif len(running) < jobs and finished.issuperset(step.depends_on) and not (failed and not keep_going):
+                    logger.info("%s: running", step.name)
+                    running[pool.submit(run_step, step, launcher, log_dir)] = step
+                    pending.remove(step)
+            if not running:
+                break  # nothing can start: an earlier failure without --keep_going
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                step = running.pop(future)
+                if future.result() != 0 or not step.is_done():
+                    failed.add(step.name)
+                    logger.error("%s failed; see %s", step.name, os.path.join(log_dir, f"{step.name}.log"))
+                else:
+                    finished.add(step.name)
+                if on_finish is not None:
+                    on_finish()
+    return failed

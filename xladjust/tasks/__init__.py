@@ -1,0 +1,1 @@
+"""The downstream tasks: what the task scripts share, NLI, NER, their metrics, and extractive QA (``qa``)."""

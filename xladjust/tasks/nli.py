@@ -1,0 +1,386 @@
+"""XNLI / MultiNLI data: the label set, the model-config label mapping, and validating readers.
+
+Every loader returns ``(dataset, stats)``: a ``datasets.Dataset`` with the columns ``id``
+(``f"{language}-{index}"``, the key of prediction files), ``premise``, ``hypothesis`` and ``label``
+(a ``ClassLabel`` over :data:`NLI_LABELS`, so the values are the ints 0/1/2), and an :class:`NliLoadStats`
+that counts what was read and dropped.
+
+Sources: a Hub dataset (``facebook/xnli`` per language, ``nyu-mll/multi_nli`` for English), a local
+csv/tsv/json/jsonl file with the columns ``premise``, ``hypothesis``, ``label`` (name or id), or an original
+XNLI/MultiNLI file, tsv or jsonl (``gold_label``, ``sentence1``, ``sentence2`` and, for XNLI, ``language``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xladjust.data.languages import XNLI_LANGUAGES
+from xladjust.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+NLI_LABELS = ["entailment", "neutral", "contradiction"]
+"""Label names in id order 0/1/2, as in XNLI and MultiNLI on the Hub."""
+
+NLI_LABEL2ID = {name: i for i, name in enumerate(NLI_LABELS)}
+
+NLI_HUB_DATASETS = {"xnli": "facebook/xnli", "multi_nli": "nyu-mll/multi_nli"}
+
+NLI_COLUMNS = ("premise", "hypothesis", "label")
+_ORIGINAL_COLUMNS = ("gold_label", "sentence1", "sentence2")
+_NO_GOLD_LABEL = "-"  # original XNLI/MultiNLI tsv: the annotators reached no consensus
+# MultiNLI ships its tsv files as .txt.
+_FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".json": "json", ".jsonl": "json"}
+
+
+@dataclass
+class NliLoadStats:
+    """Counts for the log and the results file."""
+
+    source: str
+    language: str
+    rows_read: int = 0
+    rows_other_language: int = 0
+    rows_no_gold_label: int = 0
+    examples: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Label mapping of a model config (shared with the NER task)
+
+
+_DEFAULT_LABEL = re.compile(r"LABEL_(\d+)")
+
+
+def set_label_mapping(config: Any, labels: Sequence[str]) -> None:
+    """Write ``id2label``/``label2id`` for ``labels`` (in id order) into a ``PretrainedConfig``."""
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+
+
+def check_label_mapping(config: Any, labels: Sequence[str], model_name: str) -> bool:
+    """Check a config's label mapping against ``labels``; return whether the head was trained on them.
+
+    A config with the generic ``LABEL_0, LABEL_1, ...`` names (a pretrained encoder, no task head yet)
+    passes and returns False. Named labels must equal ``labels`` in the same id order (case-insensitive:
+    some checkpoints write ``ENTAILMENT``); anything else raises :class:`InputError` naming the model,
+    because evaluating a head whose ids mean different classes gives silently wrong scores.
+    """
+    id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
+    if all((m := _DEFAULT_LABEL.fullmatch(name)) and int(m.group(1)) == i for i, name in id2label.items()):
+        return False
+    expected = dict(enumerate(labels))
+    if {i: name.lower() for i, name in id2label.items()} != {i: name.lower() for i, name in expected.items()}:
+        found = ", ".join(f"{i}={id2label[i]}" for i in sorted(id2label))
+        wanted = ", ".join(f"{i}={name}" for i, name in expected.items())
+        raise InputError(
+            f"model {model_name} has the label mapping {{{found}}} but this task needs {{{wanted}}}; "
+            "use a model fine-tuned with this label order, or a pretrained encoder without a task head"
+        )
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Labels and languages
+
+
+def check_language(language: str, known: Sequence[str] = XNLI_LANGUAGES, what: str = "XNLI") -> None:
+    if language not in known:
+        raise InputError(f"unknown language {language!r}; {what} languages: {', '.join(known)}")
+
+
+def parse_nli_label(value: Any) -> int | None:
+    """Label id of a name (any case) or an id (int or digit string); None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return value if 0 <= value < len(NLI_LABELS) else None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in NLI_LABEL2ID:
+            return NLI_LABEL2ID[text]
+        if text.isascii() and text.isdigit() and int(text) < len(NLI_LABELS):
+            return int(text)
+    return None
+
+
+def _unknown_label(value: Any, path: str | Path, line: int | None, where: str = "") -> InputError:
+    return InputError(
+        f"{where}unknown label {value!r}; expected one of {', '.join(NLI_LABELS)} or the ids 0-{len(NLI_LABELS) - 1}",
+        path,
+        line,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# File reading (JSON helpers are shared with the NER readers)
+
+
+def iter_json_records(path: str | Path) -> Iterator[tuple[int | None, int, dict[str, Any]]]:
+    """Yield ``(line, record_number, record)`` from JSON lines, or from a JSON array (line is then None).
+
+    ``.json`` files may be either, as for ``datasets``' json loader: an array when the first character
+    is ``[``. Records are numbered from 1.
+    """
+    with open(path, encoding="utf-8-sig") as f:
+        text = f.read()
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON: {e.msg}", path, e.lineno) from None
+        for number, record in enumerate(records, start=1):
+            if not isinstance(record, dict):
+                raise InputError(f"record {number}: expected a JSON object, found {type(record).__name__}", path)
+            yield None, number, record
+        return
+    number = 0
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON: {e.msg}", path, line_number) from None
+        if not isinstance(record, dict):
+            raise InputError(f"expected a JSON object, found {type(record).__name__}", path, line_number)
+        number += 1
+        yield line_number, number, record
+
+
+def _csv_reader(f: Any, fmt: str) -> Any:
+    if fmt == "tsv":
+        # XNLI and MultiNLI sentences contain unbalanced quotes: tsv fields are never quoted.
+        return csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+    return csv.reader(f)
+
+
+def _header(path: str | Path, fmt: str) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return [name.strip() for name in next(_csv_reader(f, fmt), [])]
+
+
+def _iter_delimited(path: str | Path, fmt: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` of a csv/tsv file with a header line; the header is line 1.
+
+    For a quoted csv field spanning lines, the line is the one where the row ends.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = _csv_reader(f, fmt)
+        header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise InputError("empty file, expected a header line", path, 1)
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                raise InputError(
+                    f"expected {len(header)} fields as in the header, found {len(row)}", path, reader.line_num
+                )
+            yield reader.line_num, dict(zip(header, row, strict=True))
+
+
+def _missing_columns(path: str | Path, columns: Sequence[str], required: Sequence[str], line: int | None) -> None:
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise InputError(
+            f"missing required column(s) {', '.join(missing)}; found: {', '.join(columns) or 'none'}", path, line
+        )
+
+
+def file_format(path: str | Path, fmt: str | None = None) -> str:
+    """``csv``, ``tsv`` or ``json`` from ``fmt`` or the file suffix."""
+    fmt = fmt or _FILE_FORMATS.get(Path(path).suffix.lower())
+    if fmt not in ("csv", "tsv", "json"):
+        raise InputError(f"cannot tell the format from the suffix; use one of {', '.join(_FILE_FORMATS)}", path)
+    return fmt
+
+
+def read_nli_file(path: str | Path, language: str, fmt: str | None = None) -> tuple[Any, NliLoadStats]:
+    """Read and validate one local NLI file for ``language``.
+
+    Records need ``premise``, ``hypothesis`` and ``label`` (a name in any case, or an id). Records with
+    ``gold_label``, ``sentence1`` and ``sentence2`` instead are read as original XNLI/MultiNLI data (tsv,
+    txt or jsonl): rows of other languages (``language`` field) are skipped and rows with the gold label
+    ``-`` (no annotator consensus) are dropped, both counted in the stats.
+    """
+    check_language(language)
+    fmt = file_format(path, fmt)
+    if not Path(path).is_file():
+        raise InputError("no such file", path)
+    stats = NliLoadStats(source=str(path), language=language)
+    premises: list[str] = []
+    hypotheses: list[str] = []
+    labels: list[int] = []
+    languages_seen: set[str] = set()
+
+    rows: Iterable[tuple[int | None, str, dict[str, Any]]]
+    if fmt == "json":
+        # Records of a JSON array have no line: they are named by number instead.
+        rows = ((line, "" if line is not None else f"record {n}: ", r) for line, n, r in iter_json_records(path))
+    else:
+        header = _header(path, fmt)
+        if not _is_original(header):
+            _missing_columns(path, header, NLI_COLUMNS, 1)
+        rows = ((line, "", row) for line, row in _iter_delimited(path, fmt))
+
+    for line, where, record in rows:
+        stats.rows_read += 1
+        if _is_original(record):
+            if "language" in record:
+                languages_seen.add(record["language"])
+                if record["language"] != language:
+                    stats.rows_other_language += 1
+                    continue
+            if str(record["gold_label"]).strip() == _NO_GOLD_LABEL:
+                stats.rows_no_gold_label += 1
+                continue
+            premise, hypothesis, raw_label = record["sentence1"], record["sentence2"], record["gold_label"]
+        else:
+            missing = [name for name in NLI_COLUMNS if name not in record]
+            if missing:
+                raise InputError(f"{where}missing required field(s) {', '.join(missing)}", path, line)
+            premise, hypothesis, raw_label = record["premise"], record["hypothesis"], record["label"]
+        label = parse_nli_label(raw_label)
+        if label is None:
+            raise _unknown_label(raw_label, path, line, where)
+        for name, value in (("premise", premise), ("hypothesis", hypothesis)):
+            if not isinstance(value, str):
+                raise InputError(f"{where}{name} must be a string, found {value!r}", path, line)
+        premises.append(premise)
+        hypotheses.append(hypothesis)
+        labels.append(label)
+
+    if languages_seen and language not in languages_seen:
+        found = ", ".join(sorted(languages_seen))
+        raise InputError(f"no rows for language {language}; the file has {found}", path)
+    if not labels:
+        raise InputError(f"no examples for language {language}", path)
+    stats.examples = len(labels)
+    _log_stats(stats)
+    return _build_dataset(language, premises, hypotheses, labels), stats
+
+
+def _is_original(columns: Iterable[str]) -> bool:
+    """Original XNLI/MultiNLI field names, and no ``premise`` that would say otherwise."""
+    names = set(columns)
+    return "premise" not in names and names.issuperset(_ORIGINAL_COLUMNS)
+
+
+def _nli_features():
+    from datasets import ClassLabel, Features, Value
+
+    return Features(
+        {
+            "id": Value("string"),
+            "premise": Value("string"),
+            "hypothesis": Value("string"),
+            "label": ClassLabel(names=list(NLI_LABELS)),
+        }
+    )
+
+
+def _build_dataset(language: str, premises: list[str], hypotheses: list[str], labels: list[int]):
+    from datasets import Dataset
+
+    ids = [f"{language}-{i}" for i in range(len(labels))]
+    return Dataset.from_dict(
+        {"id": ids, "premise": premises, "hypothesis": hypotheses, "label": labels}, features=_nli_features()
+    )
+
+
+def _log_stats(stats: NliLoadStats) -> None:
+    logger.info(
+        "%s [%s]: %d examples (%d rows read, %d of other languages, %d without gold label)",
+        stats.source,
+        stats.language,
+        stats.examples,
+        stats.rows_read,
+        stats.rows_other_language,
+        stats.rows_no_gold_label,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hub datasets
+
+
+def nli_hub_source(language: str, split: str, dataset: str = "xnli") -> tuple[str, str | None, str]:
+    """``(path, config_name, split)`` for ``datasets.load_dataset``.
+
+    ``dataset="xnli"``: ``facebook/xnli`` with the language as config (train/validation/test).
+    ``dataset="multi_nli"``: ``nyu-mll/multi_nli``, English only; ``validation`` means
+    ``validation_matched`` and there is no labelled test split.
+    """
+    check_language(language)
+    if dataset == "xnli":
+        return NLI_HUB_DATASETS["xnli"], language, split
+    if dataset == "multi_nli":
+        if language != "en":
+            raise InputError(f"MultiNLI is English only, not {language!r}; use dataset 'xnli'")
+        if split == "test":
+            raise InputError("MultiNLI has no labelled test split; use validation_matched or validation_mismatched")
+        return NLI_HUB_DATASETS["multi_nli"], None, "validation_matched" if split == "validation" else split
+    raise InputError(f"unknown NLI dataset {dataset!r}; expected one of {', '.join(NLI_HUB_DATASETS)}")
+
+
+def normalize_hub_nli(dataset: Any, language: str, source: str = "hub") -> tuple[Any, NliLoadStats]:
+    """Bring a Hub XNLI/MultiNLI split to the common columns; unlabelled rows (label -1) are dropped."""
+    import numpy as np
+    from datasets import ClassLabel
+
+    check_language(language)
+    _missing_columns(source, list(dataset.column_names), NLI_COLUMNS, None)
+    feature = dataset.features["label"]
+    if isinstance(feature, ClassLabel) and list(feature.names) != NLI_LABELS:
+        raise InputError(f"label names {feature.names} differ from {NLI_LABELS}", source)
+    stats = NliLoadStats(source=source, language=language, rows_read=len(dataset))
+    labels = np.asarray(dataset["label"], dtype=np.int64)
+    keep = (labels >= 0) & (labels < len(NLI_LABELS))
+    stats.rows_no_gold_label = int((~keep).sum())
+    if not keep.all():
+        dataset = dataset.select(np.flatnonzero(keep))
+    dataset = dataset.select_columns(list(NLI_COLUMNS))
+    dataset = dataset.add_column("id", [f"{language}-{i}" for i in range(len(dataset))])
+    dataset = dataset.select_columns(["id", *NLI_COLUMNS]).cast(_nli_features())
+    stats.examples = len(dataset)
+    _log_stats(stats)
+    return dataset, stats
+
+
+def load_nli_dataset(
+    language: str,
+    split: str,
+    data_file: str | Path | None = None,
+    hub_dataset: str = "xnli",
+    cache_dir: str | None = None,
+) -> tuple[Any, NliLoadStats]:
+    """Load one language's split from ``data_file`` when given, else from the Hub (see :func:`nli_hub_source`)."""
+    if data_file is not None:
+        return read_nli_file(data_file, language)
+    from datasets import load_dataset
+
+    path, name, hub_split = nli_hub_source(language, split, hub_dataset)
+    dataset = load_dataset(path, name, split=hub_split, cache_dir=cache_dir)
+    return normalize_hub_nli(dataset, language, source=f"{path}:{name or ''}[{hub_split}]")
+
+
+def label_counts(labels: Iterable[int]) -> dict[str, int]:
+    """Examples per label name, for the log (a quick check that a split is not degenerate)."""
+    counts = dict.fromkeys(NLI_LABELS, 0)
+    for label in labels:
+        counts[NLI_LABELS[int(label)]] += 1
+    return counts
