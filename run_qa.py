@@ -183,8 +183,7 @@ def load_train_examples(data_args: QaDataArguments, cache_dir: str | None) -> tu
     """English training questions from ``--train_file`` or the Hub, with the ``qa_data.QA_FEATURES`` columns."""
     if data_args.train_file is not None:
         return qa_data.read_qa_file(data_args.train_file), data_args.train_file
-    dataset = datasets.load_dataset(data_args.train_dataset, split="train", cache_dir=cache_dir)
-    return qa_data.standardize_columns(dataset), f"{data_args.train_dataset} (train)"
+    return qa_data.load_hub_train_set(data_args.train_dataset, cache_dir), f"{data_args.train_dataset} (train)"
 
 
 def load_qa_eval_sets(data_args: QaDataArguments) -> list[QaEvalSet]:
