@@ -54,6 +54,7 @@ from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main,
 from xladjust.tasks.common import (
     EvalSet,
     TaskTrainingArguments,
+    card_evaluations,
     describe_data,
     evaluate_languages,
     first_examples,
@@ -80,6 +81,10 @@ logger = logging.getLogger(__name__)
 
 QA_LABELS = ("start", "end")
 """The two outputs of the span head, written into the saved config as its label mapping."""
+QA_CARD_METRICS = [("f1", "f1", "F1 (official rules)"), ("exact_match", "exact_match", "Exact match (official rules)"),
+                   ("squad_f1", "f1", "F1 (SQuAD v1.1 rules)"),
+                   ("squad_exact_match", "exact_match", "Exact match (SQuAD v1.1 rules)")]  # fmt: skip
+"""Model-card metrics: ``(results suffix, metric type, metric name)``; the ``squad_*`` scores when reported."""
 EVAL_BOOKKEEPING_COLUMNS = ("example_id", "offset_mapping")
 """Columns of the evaluation windows that post-processing needs and the model does not take."""
 
@@ -293,6 +298,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             continual_args,
             training_args,
             data=describe_data(train_source, train_examples, eval_sets),
+            evaluations=card_evaluations(
+                eval_sets,
+                "question-answering",
+                "Extractive Question Answering",
+                lambda eval_set: eval_set.spec.card_dataset(),
+                QA_CARD_METRICS,
+            ),
         ),
     )
 

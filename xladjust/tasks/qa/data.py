@@ -271,12 +271,20 @@ class EvalSet:
         """Language the answers (spans of the context) are in, which selects the metric's normalisation."""
         return self.context_language
 
+    def card_dataset(self) -> tuple[str, str, str | None, str | None] | None:
+        """``(Hub id, name, config, split)`` of the benchmark for the model card (None: a set known by language)."""
+        if self.benchmark not in _PRETTY_NAMES:
+            return None
+        language = self.context_language if self.benchmark != "mlqa" else self.name[len("mlqa.") :]
+        return self.hub_name, f"{_PRETTY_NAMES[self.benchmark]} ({language})", self.hub_config, self.split
+
     def describe(self) -> str:
         if self.path is not None:
             return f"{self.name} ({self.path})"
         return f"{self.name} ({self.hub_name}:{self.hub_config}[{self.split}])"
 
 
+_PRETTY_NAMES = {"xquad": "XQuAD", "mlqa": "MLQA", "tydiqa": "TyDi QA GoldP"}
 _NAME = re.compile(r"^(?P<benchmark>xquad|mlqa|tydiqa)\.(?P<languages>[a-z]{2}(?:\.[a-z]{2})?)(?::(?P<split>\w+))?$")
 
 # benchmark -> (Hub repository, its splits with the default first, languages it has)
