@@ -188,6 +188,10 @@ def test_xquad_and_tydiqa_from_their_repositories(fake_hub):
     fake.add("google-research-datasets/tydiqa", "secondary_task", "validation",
              Dataset.from_dict(tydi, features=XTREME_QA_FEATURES))  # fmt: skip
     assert load_eval_set("xquad.es")["id"] == ["xq-1", "xq-2"]
+    fake.add("google/xtreme", "XQuAD.hi", "validation", Dataset.from_dict(xquad, features=XTREME_QA_FEATURES))
+    assert load_eval_set("xquad.hi")["id"] == ["xq-1", "xq-2"]
+    assert fake.calls[-2:] == [("google/xquad", "xquad.hi", "validation", None),
+                               ("google/xtreme", "XQuAD.hi", "validation", None)]  # fmt: skip
     assert load_eval_set("tydiqa.ru")["id"] == ["russian-1-0"]
 
 

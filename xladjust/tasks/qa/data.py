@@ -5,7 +5,8 @@ question, answers`` where ``answers = {"text": [...], "answer_start": [...]}`` (
 
 Evaluation-set names (``resolve_eval_set``), optionally followed by ``:SPLIT``:
 
-- ``xquad.L`` -> Hub ``google/xquad``, config ``xquad.L``, split ``validation`` (the only split).
+- ``xquad.L`` -> Hub ``google/xquad``, config ``xquad.L``, split ``validation`` (the only split); else
+  ``google/xtreme`` config ``XQuAD.L``.
 - ``mlqa.C.Q`` (context language C, question language Q) -> Hub ``facebook/mlqa``, config ``mlqa.C.Q``, split
   ``test``; ``mlqa.C.Q:validation`` for the dev set. The answer language is C. ``facebook/mlqa`` is a script
   repository, refused by datasets ≥ 4, so the data comes from its parquet export (``refs/convert/parquet``,
@@ -364,6 +365,8 @@ def eval_set_sources(eval_set: EvalSet) -> list[HubSource]:
         return [main, export, HubSource(XTREME_DATASET, "MLQA." + eval_set.name[len("mlqa.") :], eval_set.split)]
     if eval_set.benchmark == "tydiqa":
         return [main, HubSource(XTREME_DATASET, "tydiqa", eval_set.split)]
+    if eval_set.benchmark == "xquad":
+        return [main, HubSource(XTREME_DATASET, f"XQuAD.{eval_set.context_language}", eval_set.split)]
     return [main]
 
 
