@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             data=[f"{c.language}: {c.stats.pairs_used} pairs, {c.stats.links_used} word links" for c in corpora],
             tags=["cross-lingual-adjustment", "multilingual"],
             settings={k: adjustment_config[k] for k in ("parallel_data", "loss")},
+            datasets=[data_args.parallel_dataset_name] if data_args.parallel_dataset_name else [],
         ),
     )
     if trainer.is_world_process_zero():

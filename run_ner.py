@@ -46,6 +46,7 @@ from xladjust.tasks.common import (
     EvalSet,
     TaskDataArguments,
     TaskTrainingArguments,
+    card_evaluations,
     describe_data,
     eval_datasets_during_training,
     evaluate_languages,
@@ -53,6 +54,7 @@ from xladjust.tasks.common import (
     load_eval_sets,
     load_task_model,
     load_tokenizer,
+    per_language_benchmark,
     predicted_ids,
     publish,
     setup_continual_learning,
@@ -62,10 +64,14 @@ from xladjust.tasks.common import (
     train_and_save,
 )
 from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores
-from xladjust.tasks.ner import NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
+from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)
+
+
+NER_CARD_METRICS = [(key, key, f"{key.capitalize()} (entity level, seqeval)") for key in ("f1", "precision", "recall")]
+"""Model-card metrics: ``(results suffix, metric type, metric name)``."""
 
 
 @dataclass
@@ -179,6 +185,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             continual_args,
             training_args,
             data=describe_data(train_source, train_examples, eval_sets),
+            evaluations=card_evaluations(
+                eval_sets,
+                "token-classification",
+                "Named Entity Recognition",
+                per_language_benchmark(NER_HUB_DATASET, "WikiANN"),
+                NER_CARD_METRICS,
+            ),
         ),
     )
 

@@ -54,6 +54,7 @@ from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main,
 from xladjust.tasks.common import (
     EvalSet,
     TaskTrainingArguments,
+    card_evaluations,
     describe_data,
     evaluate_languages,
     first_examples,
@@ -80,6 +81,10 @@ logger = logging.getLogger(__name__)
 
 QA_LABELS = ("start", "end")
 """The two outputs of the span head, written into the saved config as its label mapping."""
+QA_CARD_METRICS = [("f1", "f1", "F1 (official rules)"), ("exact_match", "exact_match", "Exact match (official rules)"),
+                   ("squad_f1", "f1", "F1 (SQuAD v1.1 rules)"),
+                   ("squad_exact_match", "exact_match", "Exact match (SQuAD v1.1 rules)")]  # fmt: skip
+"""Model-card metrics: ``(results suffix, metric type, metric name)``; the ``squad_*`` scores when reported."""
 EVAL_BOOKKEEPING_COLUMNS = ("example_id", "offset_mapping")
 """Columns of the evaluation windows that post-processing needs and the model does not take."""
 
@@ -183,8 +188,7 @@ def load_train_examples(data_args: QaDataArguments, cache_dir: str | None) -> tu
     """English training questions from ``--train_file`` or the Hub, with the ``qa_data.QA_FEATURES`` columns."""
     if data_args.train_file is not None:
         return qa_data.read_qa_file(data_args.train_file), data_args.train_file
-    dataset = datasets.load_dataset(data_args.train_dataset, split="train", cache_dir=cache_dir)
-    return qa_data.standardize_columns(dataset), f"{data_args.train_dataset} (train)"
+    return qa_data.load_hub_train_set(data_args.train_dataset, cache_dir), f"{data_args.train_dataset} (train)"
 
 
 def load_qa_eval_sets(data_args: QaDataArguments) -> list[QaEvalSet]:
@@ -294,6 +298,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             continual_args,
             training_args,
             data=describe_data(train_source, train_examples, eval_sets),
+            evaluations=card_evaluations(
+                eval_sets,
+                "question-answering",
+                "Extractive Question Answering",
+                lambda eval_set: eval_set.spec.card_dataset(),
+                QA_CARD_METRICS,
+            ),
         ),
     )
 

@@ -44,6 +44,7 @@ from xladjust.tasks.common import (
     EvalSet,
     TaskDataArguments,
     TaskTrainingArguments,
+    card_evaluations,
     describe_data,
     eval_datasets_during_training,
     evaluate_languages,
@@ -51,6 +52,7 @@ from xladjust.tasks.common import (
     load_eval_sets,
     load_task_model,
     load_tokenizer,
+    per_language_benchmark,
     predicted_ids,
     publish,
     setup_continual_learning,
@@ -156,6 +158,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             continual_args,
             training_args,
             data=describe_data(train_source, train_examples, eval_sets),
+            evaluations=card_evaluations(
+                eval_sets,
+                "text-classification",
+                "Natural Language Inference",
+                per_language_benchmark(NLI_HUB_DATASETS["xnli"], "XNLI"),
+                [("accuracy", "accuracy", "Accuracy")],
+            ),
         ),
     )
 

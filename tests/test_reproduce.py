@@ -83,6 +83,16 @@ def test_dry_run_of_the_paper_matrix(capsys):
     assert all(line.startswith("accelerate launch run_") for line in commands)
 
 
+def test_opus_configs_are_sorted_pairs_unless_a_template_is_given():
+    config = load_config(str(PAPER))
+    config["languages"] = ["ar", "de", "es"]
+    joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
+    assert values(joint.args, "--parallel_dataset_config_names") == ["ar-en", "de-en", "en-es"]
+    config["parallel"]["config_template"] = "{lang}-en"
+    joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
+    assert values(joint.args, "--parallel_dataset_config_names") == ["ar-en", "de-en", "es-en"]
+
+
 def test_only_keeps_matching_steps_and_their_dependencies():
     steps = build_steps(load_config(str(PAPER)))
     chosen = select(steps, parse_filters(["task=xnli", "language=es", "seed=1", "variant=adjusted"]))

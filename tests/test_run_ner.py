@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from huggingface_hub import ModelCard
 
 import run_ner
 from tests import test_run_xnli
@@ -64,6 +65,11 @@ def test_outputs_metrics_and_label_mapping(base_run):
     assert config["label2id"] == {name: i for i, name in enumerate(NER_LABELS)}
     front_matter = (output / "README.md").read_text().split("---")[1]
     assert all(f"- {lang}\n" in front_matter for lang in LANGUAGES)
+    entries = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type): r.metric_value
+               for r in ModelCard.load(output / "README.md").data.eval_results}  # fmt: skip
+    expected = {("unimelb-nlp/wikiann", lang, "test", key): results[f"predict_{lang}_{key}"]
+                for lang in LANGUAGES for key in ("f1", "precision", "recall")}  # fmt: skip
+    assert entries == pytest.approx(expected)
 
 
 def test_predictions_files_rescore_to_the_reported_metrics(base_run):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from huggingface_hub import ModelCard
 
 import run_qa
 from tests import test_run_xnli
@@ -73,6 +74,16 @@ def test_outputs_metric_keys_per_set_and_average(base_run):
     front_matter = card.split("---")[1]
     assert all(f"- {lang}\n" in front_matter for lang in ("en", "es", "vi", "ru", "hi"))
     assert "question-answering" in front_matter and "eval_xquad.es_f1" in card and "continual" not in card.lower()
+    # model-index: every benchmark set under its Hub id and config; the set known by its language only is left out.
+    entries = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_name): r.metric_value
+               for r in ModelCard.load(output / "README.md").data.eval_results}  # fmt: skip
+    configs = {"xquad.es": ("google/xquad", "xquad.es", "validation"),
+               "xquad.hi": ("google/xquad", "xquad.hi", "validation"),
+               "mlqa.vi.en": ("facebook/mlqa", "mlqa.vi.en", "test"),
+               "tydiqa.ru": ("google-research-datasets/tydiqa", "secondary_task", "validation")}  # fmt: skip
+    expected = {(*configs[name], f"{label} (official rules)"): saved[f"eval_{name}_{key}"]
+                for name in configs for key, label in (("f1", "F1"), ("exact_match", "Exact match"))}  # fmt: skip
+    assert {k: v for k, v in entries.items() if "official" in k[3]} == pytest.approx(expected)
 
 
 def test_predictions_files_per_set_rescore_to_the_metrics(base_run):

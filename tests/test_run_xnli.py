@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel
 
 import run_adjust
@@ -92,12 +93,20 @@ def test_predictions_file_per_language_and_split(base_run):
 
 
 def test_model_card_tags_english_and_evaluation_languages(base_run):
-    output, _ = base_run
+    output, results = base_run
     card = (output / "README.md").read_text()
     front_matter = card.split("---")[1]
     for lang in LANGUAGES:
         assert f"- {lang}\n" in front_matter
     assert "eval_avg_accuracy" in card and "continual" not in card.lower()
+    # The zero-shot scores as the Hub reads them: model-index, one entry per language and split.
+    parsed = ModelCard.load(output / "README.md").data
+    entries = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type): r.metric_value
+               for r in parsed.eval_results if r.task_type == "text-classification"}  # fmt: skip
+    expected = {("facebook/xnli", lang, split, "accuracy"): results[f"{prefix}_{lang}_accuracy"]
+                for lang in LANGUAGES for prefix, split in (("eval", "validation"), ("predict", "test"))}  # fmt: skip
+    assert entries == pytest.approx(expected) and len(parsed.eval_results) == len(expected)
+    assert parsed.model_name == output.name and parsed.datasets == ["facebook/xnli"]
 
 
 def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):

@@ -35,10 +35,12 @@ class ParallelDataArguments:
         metadata={"help": "One Pharaoh `i-j` file per parallel file (i: target word). Omit to align with eflomal."},
     )
     parallel_dataset_name: str | None = field(
-        default=None, metadata={"help": "Hub or local `datasets` dataset with a translation column (e.g. opus-100)."}
+        default=None,
+        metadata={"help": "Hub or local `datasets` dataset with a translation column (e.g. Helsinki-NLP/opus-100)."},
     )
     parallel_dataset_config_names: list[str] = field(
-        default_factory=list, metadata={"help": "One dataset config per language (default: `en-LANG`)."}
+        default_factory=list,
+        metadata={"help": "One dataset config per language (default: the codes sorted, OPUS-style: ar-en, en-es)."},
     )
     parallel_dataset_split: str = field(default="train", metadata={"help": "Split to read from the dataset."})
     aligner: str = field(default="eflomal", metadata={"help": "Word aligner used when no alignment file is given."})

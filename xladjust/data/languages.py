@@ -1,5 +1,8 @@
 """Language lists of the study and of the evaluation sets."""
 
+PARALLEL_DATASET = "Helsinki-NLP/opus-100"
+"""The parallel corpus of the study (one config per language pair, English on one side)."""
+
 PAPER_LANGUAGES = ("es", "ru", "vi", "hi")
 """Target languages of Efimov et al.: Spanish, Russian, Vietnamese, Hindi (English is the source)."""
 
@@ -21,3 +24,11 @@ WIKIANN_LANGUAGES = (
 )
 # fmt: on
 """The 176 configurations of WikiANN (``unimelb-nlp/wikiann``, the balanced splits of Rahimi et al., 2019)."""
+
+
+def default_config_name(language: str) -> str:
+    """OPUS-style config of the language paired with English: the two codes in alphabetical order.
+
+    ``Helsinki-NLP/opus-100`` names its configs so: ``ar-en``, ``bg-en``, ``de-en`` but ``en-es``, ``en-ru``.
+    """
+    return "-".join(sorted(["en", language]))

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xladjust.data.hub import HubSource, load_first
+from xladjust.data.languages import default_config_name
 from xladjust.data.text import word_tokenize
 from xladjust.errors import InputError
 
@@ -157,7 +159,8 @@ def read_parallel_dataset(source: ParallelSource) -> list[AlignedPair]:
                 raise InputError(f"has no split {source.dataset_split!r} (splits: {list(loaded)})", local)
             loaded = loaded[source.dataset_split]
     else:
-        loaded = datasets.load_dataset(source.dataset_name, source.dataset_config, split=source.dataset_split)
+        hub = HubSource(source.dataset_name, source.dataset_config, source.dataset_split)
+        loaded, _ = load_first(f"parallel data {source.language}-en", [hub])
     if source.translation_column not in loaded.column_names:
         raise InputError(
             f"has no column {source.translation_column!r} (columns: {loaded.column_names}); expected a translation "
@@ -356,7 +359,7 @@ def build_sources(
         raise InputError("give either --parallel_files or --parallel_dataset_name, not both")
     configs = per_language(dataset_configs, "--parallel_dataset_config_names")
     if dataset_name is not None and not dataset_configs:
-        configs = [f"en-{lang}" for lang in languages]
+        configs = [default_config_name(lang) for lang in languages]
     return [
         ParallelSource(
             language=lang,

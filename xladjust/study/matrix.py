@@ -19,7 +19,8 @@ Config schema (JSON; every key optional except ``model_name_or_path``; see confi
     variants             any of original, adjusted, joint, continual
     tasks                {name: {"script", "args": {flag: value}, "eval_flag", "eval_values": {lang: [...]},
                           "include_english", "enabled"}}
-    parallel             {"dataset_name", "config_template" ("en-{lang}"), "split",
+    parallel             {"dataset_name", "config_template" (e.g. "{lang}-en"; default: the two codes sorted,
+                          OPUS-style: ar-en, en-es), "split",
                           "files": {lang: {"text": PATH, "align": PATH or null}}}  (files win over the dataset)
     adjust               {"args": {flag: value}, "seeds": [n]}  (run_adjust.py options besides model, data, output,
                          seed; "seeds": adjust only with these seeds, task seeds not among them use the first;
@@ -43,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from xladjust.data.languages import default_config_name
 from xladjust.errors import InputError
 
 VARIANTS = ("original", "adjusted", "joint", "continual")
@@ -130,10 +132,10 @@ def _parallel_args(config: Mapping[str, Any], languages: Sequence[str], prefix: 
     name = parallel.get("dataset_name")
     if not name:
         raise InputError("the config needs parallel.dataset_name or parallel.files for every language")
-    template = parallel.get("config_template", "en-{lang}")
+    template = parallel.get("config_template")
     words = [f"--{prefix}{'dataset_name' if prefix else 'parallel_dataset_name'}", name]
     words += [f"--{prefix}{'dataset_config_names' if prefix else 'parallel_dataset_config_names'}"]
-    words += [template.replace("{lang}", lang) for lang in languages]
+    words += [template.replace("{lang}", lang) if template else default_config_name(lang) for lang in languages]
     if not prefix and parallel.get("split"):
         words += ["--parallel_dataset_split", parallel["split"]]
     return words

@@ -50,7 +50,7 @@ from xladjust.adjust.continual import ContinualAlignment, ContinualLearningArgum
 from xladjust.arguments import ModelArguments
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.model_card import ModelCardInfo
+from xladjust.model_card import CardEvaluation, ModelCardInfo
 from xladjust.tasks.metrics import average_over_languages
 from xladjust.tasks.nli import check_label_mapping, check_language, set_label_mapping
 from xladjust.trainer import TaskTrainer
@@ -356,6 +356,35 @@ def describe_data(train_source: str | None, train_examples: Any, eval_sets: Sequ
     return lines + [f"{s.prefix}: {s.source}, {len(s.examples)} examples" for s in eval_sets]
 
 
+def per_language_benchmark(
+    dataset_id: str, pretty_name: str
+) -> Callable[[EvalSet], tuple[str, str, str | None, str | None]]:
+    """``benchmark`` of :func:`card_evaluations` for a Hub dataset with one config per language (XNLI, WikiANN)."""
+
+    def benchmark(eval_set: EvalSet) -> tuple[str, str, str | None, str | None]:
+        return dataset_id, f"{pretty_name} ({eval_set.language})", eval_set.language, HUB_SPLITS[eval_set.split]
+
+    return benchmark
+
+
+def card_evaluations(
+    eval_sets: Sequence[EvalSet],
+    task_type: str,
+    task_name: str,
+    benchmark: Callable[[EvalSet], tuple[str, str, str | None, str | None] | None],
+    metrics: Sequence[tuple[str, str, str]],
+) -> list[CardEvaluation]:
+    """Model-index entries of the evaluated sets. ``benchmark(set)`` gives ``(dataset id, name, config, split)``
+    of the benchmark the set belongs to (None: no Hub benchmark, left out of the model-index). A set read from a
+    local copy of the benchmark's files is reported under the benchmark's id: it is the same test set."""
+    entries = []
+    for eval_set in eval_sets:
+        dataset = benchmark(eval_set)
+        if dataset is not None:
+            entries.append(CardEvaluation(eval_set.prefix, task_type, task_name, *dataset, metrics=tuple(metrics)))
+    return entries
+
+
 def task_model_card(
     task: str,
     tags: Sequence[str],
@@ -364,8 +393,10 @@ def task_model_card(
     continual_args: ContinualLearningArguments,
     training_args: TrainingArguments,
     data: Sequence[str],
+    evaluations: Sequence[CardEvaluation] = (),
 ) -> ModelCardInfo:
-    """The card of a fine-tuned model: language tags are English and the evaluation languages."""
+    """The card of a fine-tuned model: language tags are English and the evaluation languages; ``evaluations``
+    become the ``model-index`` metadata (see :func:`card_evaluations`)."""
     base = model_args.model_name_or_path
     summary = (
         f"`{base}` fine-tuned on English {task} and evaluated zero-shot on {', '.join(data_args.eval_languages)}."
@@ -384,6 +415,7 @@ def task_model_card(
             f"({', '.join(continual_args.align_languages)}–en)."
         )
         settings["continual_learning"] = dataclasses.asdict(continual_args)
+    name = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
     return ModelCardInfo(
         title=f"{os.path.basename(os.path.abspath(training_args.output_dir))}: {task}, English → zero-shot",
         summary=summary,
@@ -392,6 +424,9 @@ def task_model_card(
         data=list(data),
         tags=[*tags, "cross-lingual-transfer", *(["continual-learning"] if continual_args.enabled else [])],
         settings=settings,
+        datasets=sorted({e.dataset_type for e in evaluations}),
+        evaluations=list(evaluations),
+        model_name=name,
     )
 
 

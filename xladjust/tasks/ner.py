@@ -4,10 +4,11 @@ Every loader returns ``(dataset, stats)``: a ``datasets.Dataset`` with the colum
 (``f"{language}-{index}"``), ``tokens`` (list of words) and ``ner_tags`` (list of ``ClassLabel`` ids over
 :data:`NER_LABELS`), and a :class:`NerLoadStats` with what was read, dropped and repaired.
 
-Sources: the Hub dataset ``unimelb-nlp/wikiann`` (one config per language), local json/jsonl records with
-``tokens`` and ``ner_tags`` (tag names or ids), and CoNLL-style files: one token per line, the token in the
-first column and its tag in the last (tab or space separated, so four-column CoNLL-2003 files work too),
-a blank line between sentences, ``-DOCSTART-`` lines skipped.
+Sources: the Hub dataset ``unimelb-nlp/wikiann`` (one config per language; if datasets refuses it as a script
+repository, its parquet export, then ``google/xtreme`` config ``PAN-X.<lang>``: :func:`ner_hub_sources`), local
+json/jsonl records with ``tokens`` and ``ner_tags`` (tag names or ids), and CoNLL-style files: one token per
+line, the token in the first column and its tag in the last (tab or space separated, so four-column CoNLL-2003
+files work too), a blank line between sentences, ``-DOCSTART-`` lines skipped.
 
 IOB2 policy: an ``I-X`` tag that does not follow ``B-X`` or ``I-X`` is invalid IOB2. With ``repair="error"``
 (the default) it is an :class:`InputError` naming the file and line. With ``repair="convert"`` it becomes
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from xladjust.data.hub import HubSource, load_first, parquet_export
 from xladjust.data.languages import WIKIANN_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.tasks.nli import check_language, iter_json_records
@@ -40,6 +42,8 @@ NER_LABEL2ID = {name: i for i, name in enumerate(NER_LABELS)}
 NER_ENTITY_TYPES = ("PER", "ORG", "LOC")
 
 NER_HUB_DATASET = "unimelb-nlp/wikiann"
+NER_HUB_FALLBACK = "google/xtreme"
+"""XTREME's copy of WikiANN (the same Rahimi et al. 2019 splits), config ``PAN-X.<lang>``."""
 
 REPAIR_POLICIES = ("error", "convert")
 
@@ -301,21 +305,43 @@ def ner_hub_source(language: str, split: str) -> tuple[str, str, str]:
     return NER_HUB_DATASET, language, split
 
 
+def ner_hub_sources(language: str, split: str) -> list[HubSource]:
+    """WikiANN, then its parquet export (``<lang>/<split>/0000.parquet``), then XTREME's ``PAN-X.<lang>``."""
+    path, name, hub_split = ner_hub_source(language, split)
+    return [
+        HubSource(path, name, hub_split),
+        parquet_export(path, name, hub_split, files="0000.parquet"),
+        HubSource(NER_HUB_FALLBACK, f"PAN-X.{language}", hub_split),
+    ]
+
+
+def _hub_tag_ids(feature: Any, source: str) -> np.ndarray | None:
+    """Map from a Hub ``ner_tags`` ClassLabel's ids to ids over :data:`NER_LABELS` (None: already the same).
+
+    The names must be exactly the seven WikiANN tags; another order (a copy of WikiANN may number them
+    differently) is converted by name, anything else is refused rather than guessed.
+    """
+    from datasets import ClassLabel
+
+    inner = getattr(feature, "feature", None)
+    if not isinstance(inner, ClassLabel) or list(inner.names) == NER_LABELS:
+        return None
+    if sorted(inner.names) != sorted(NER_LABELS):
+        raise InputError(f"tag names {inner.names} differ from {NER_LABELS}", source)
+    logger.info("%s: tag ids %s converted to the WikiANN order %s", source, inner.names, NER_LABELS)
+    return np.array([NER_LABEL2ID[name] for name in inner.names], dtype=np.int64)
+
+
 def normalize_hub_ner(
     dataset: Any, language: str, repair: str = "error", source: str = "hub"
 ) -> tuple[Any, NerLoadStats]:
     """Bring a Hub WikiANN split to the common columns, with the same tag checks as the file readers."""
-    from datasets import ClassLabel
-
     check_language(language, WIKIANN_LANGUAGES, "WikiANN")
     _check_repair(repair)
     missing = [name for name in ("tokens", "ner_tags") if name not in dataset.column_names]
     if missing:
         raise InputError(f"missing required column(s) {', '.join(missing)}", source)
-    feature = dataset.features["ner_tags"]
-    inner = getattr(feature, "feature", None)
-    if isinstance(inner, ClassLabel) and list(inner.names) != NER_LABELS:
-        raise InputError(f"tag names {inner.names} differ from {NER_LABELS}", source)
+    to_wikiann = _hub_tag_ids(dataset.features["ner_tags"], source)
     stats = NerLoadStats(source=source, language=language)
     sentences: list[list[str]] = []
     all_tags: list[list[int]] = []
@@ -323,6 +349,8 @@ def normalize_hub_ner(
         if not tokens:
             stats.sentences_empty += 1
             continue
+        if to_wikiann is not None:
+            tags = to_wikiann[np.asarray(tags, dtype=np.int64)].tolist()
         if any(parse_ner_tag(tag) is None for tag in tags):
             bad = next(tag for tag in tags if parse_ner_tag(tag) is None)
             raise _unknown_tag(bad, source, None, f"sentence {number}: ")
@@ -346,11 +374,11 @@ def load_ner_dataset(
     """Load one language's split from ``data_file`` when given, else from WikiANN on the Hub."""
     if data_file is not None:
         return read_ner_file(data_file, language, repair=repair)
-    from datasets import load_dataset
-
-    path, name, hub_split = ner_hub_source(language, split)
-    dataset = load_dataset(path, name, split=hub_split, cache_dir=cache_dir)
-    return normalize_hub_ner(dataset, language, repair=repair, source=f"{path}:{name}[{hub_split}]")
+    check_language(language, WIKIANN_LANGUAGES, "WikiANN")
+    _check_repair(repair)
+    sources = ner_hub_sources(language, split)
+    dataset, source = load_first(f"WikiANN {language} {split}", sources, cache_dir=cache_dir)
+    return normalize_hub_ner(dataset, language, repair=repair, source=source.describe())
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from xladjust.data.hub import HubSource, load_first
 from xladjust.data.languages import XNLI_LANGUAGES
 from xladjust.errors import InputError
 
@@ -337,6 +338,11 @@ def nli_hub_source(language: str, split: str, dataset: str = "xnli") -> tuple[st
     raise InputError(f"unknown NLI dataset {dataset!r}; expected one of {', '.join(NLI_HUB_DATASETS)}")
 
 
+def nli_hub_sources(language: str, split: str, dataset: str = "xnli") -> list[HubSource]:
+    """Where :func:`load_nli_dataset` reads from: both repositories are parquet on the Hub, no fallback needed."""
+    return [HubSource(*nli_hub_source(language, split, dataset))]
+
+
 def normalize_hub_nli(dataset: Any, language: str, source: str = "hub") -> tuple[Any, NliLoadStats]:
     """Bring a Hub XNLI/MultiNLI split to the common columns; unlabelled rows (label -1) are dropped."""
     import numpy as np
@@ -371,11 +377,9 @@ def load_nli_dataset(
     """Load one language's split from ``data_file`` when given, else from the Hub (see :func:`nli_hub_source`)."""
     if data_file is not None:
         return read_nli_file(data_file, language)
-    from datasets import load_dataset
-
-    path, name, hub_split = nli_hub_source(language, split, hub_dataset)
-    dataset = load_dataset(path, name, split=hub_split, cache_dir=cache_dir)
-    return normalize_hub_nli(dataset, language, source=f"{path}:{name or ''}[{hub_split}]")
+    what = f"{'MultiNLI' if hub_dataset == 'multi_nli' else 'XNLI'} {language} {split}"
+    dataset, source = load_first(what, nli_hub_sources(language, split, hub_dataset), cache_dir=cache_dir)
+    return normalize_hub_nli(dataset, language, source=source.describe())
 
 
 def label_counts(labels: Iterable[int]) -> dict[str, int]:

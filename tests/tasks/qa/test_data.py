@@ -289,7 +289,7 @@ def test_hub_sets_are_standardised(monkeypatch):
         "id": ["russian-1-0", "arabic-9-0"],
     }
 
-    def fake_load_dataset(name, config, split):
+    def fake_load_dataset(name, config, split, **options):
         calls.append((name, config, split))
         return datasets.Dataset.from_dict(rows, features=hub_features)
 

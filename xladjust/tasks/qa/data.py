@@ -5,12 +5,16 @@ question, answers`` where ``answers = {"text": [...], "answer_start": [...]}`` (
 
 Evaluation-set names (``resolve_eval_set``), optionally followed by ``:SPLIT``:
 
-- ``xquad.L`` -> Hub ``google/xquad``, config ``xquad.L``, split ``validation`` (the only split).
+- ``xquad.L`` -> Hub ``google/xquad``, config ``xquad.L``, split ``validation`` (the only split); else
+  ``google/xtreme`` config ``XQuAD.L``.
 - ``mlqa.C.Q`` (context language C, question language Q) -> Hub ``facebook/mlqa``, config ``mlqa.C.Q``, split
-  ``test``; ``mlqa.C.Q:validation`` for the dev set. The answer language is C.
-- ``tydiqa.L`` -> TyDi QA GoldP: Hub ``google-research-datasets/tydiqa``, config ``secondary_task``, split
-  ``validation``, keeping the questions whose id starts with the TyDi language name (``TYDIQA_LANGUAGE_NAMES``,
-  e.g. ``ru`` -> ``russian-``): the Hub config holds all eleven languages in one split.
+  ``test``; ``mlqa.C.Q:validation`` for the dev set. The answer language is C. ``facebook/mlqa`` is a script
+  repository, refused by datasets ≥ 4, so the data comes from its parquet export (``refs/convert/parquet``,
+  folder ``mlqa.C.Q/<split>``), else from ``google/xtreme`` config ``MLQA.C.Q``.
+- ``tydiqa.L`` -> TyDi QA GoldP: Hub ``google-research-datasets/tydiqa``, config ``secondary_task`` (else
+  ``google/xtreme`` config ``tydiqa``), split ``validation``, keeping the questions whose id starts with the TyDi
+  language name (``TYDIQA_LANGUAGE_NAMES``, e.g. ``ru`` -> ``russian-``): the config holds the nine GoldP
+  languages in one split. Japanese and Thai are in TyDi's primary task only, not in GoldP: refused.
 - ``NAME=PATH``: NAME as above (it gives the language and the id filter), data read from the local file PATH.
 """
 
@@ -26,6 +30,7 @@ from typing import Any
 
 import datasets
 
+from xladjust.data.hub import HubSource, load_first, parquet_export
 from xladjust.errors import InputError
 from xladjust.tasks.qa.metrics import SUPPORTED_LANGUAGES
 
@@ -53,14 +58,16 @@ TYDIQA_LANGUAGE_NAMES = {
     "en": "english",
     "fi": "finnish",
     "id": "indonesian",
-    "ja": "japanese",
     "ko": "korean",
     "ru": "russian",
     "sw": "swahili",
     "te": "telugu",
-    "th": "thai",
 }
-"""ISO 639-1 code -> the language name TyDi QA uses as question-id prefix (``russian-<number>-<index>``)."""
+"""ISO 639-1 code -> the language name TyDi QA uses as question-id prefix (``russian-<number>-<index>``): the nine
+languages of the gold-passage task (GoldP)."""
+TYDIQA_PRIMARY_ONLY = {"ja": "Japanese", "th": "Thai"}
+"""TyDi QA languages without gold-passage data (the primary task only), refused by name."""
+XTREME_DATASET = "google/xtreme"
 
 EVAL_SET_PATTERNS = (
     "xquad.L, mlqa.C.Q (context language C, question language Q) or tydiqa.L, optionally followed by :SPLIT, "
@@ -265,12 +272,20 @@ class EvalSet:
         """Language the answers (spans of the context) are in, which selects the metric's normalisation."""
         return self.context_language
 
+    def card_dataset(self) -> tuple[str, str, str | None, str | None] | None:
+        """``(Hub id, name, config, split)`` of the benchmark for the model card (None: a set known by language)."""
+        if self.benchmark not in _PRETTY_NAMES:
+            return None
+        language = self.context_language if self.benchmark != "mlqa" else self.name[len("mlqa.") :]
+        return self.hub_name, f"{_PRETTY_NAMES[self.benchmark]} ({language})", self.hub_config, self.split
+
     def describe(self) -> str:
         if self.path is not None:
             return f"{self.name} ({self.path})"
         return f"{self.name} ({self.hub_name}:{self.hub_config}[{self.split}])"
 
 
+_PRETTY_NAMES = {"xquad": "XQuAD", "mlqa": "MLQA", "tydiqa": "TyDi QA GoldP"}
 _NAME = re.compile(r"^(?P<benchmark>xquad|mlqa|tydiqa)\.(?P<languages>[a-z]{2}(?:\.[a-z]{2})?)(?::(?P<split>\w+))?$")
 
 # benchmark -> (Hub repository, its splits with the default first, languages it has)
@@ -290,6 +305,12 @@ def resolve_eval_set(spec: str) -> EvalSet:
     benchmark, split = match["benchmark"], match["split"]
     languages = match["languages"].split(".")
     hub_name, splits, benchmark_languages = _BENCHMARKS[benchmark]
+    if benchmark == "tydiqa" and languages[0] in TYDIQA_PRIMARY_ONLY:
+        raise InputError(
+            f"evaluation set {name!r}: TyDi QA GoldP (the gold-passage task) has no "
+            f"{TYDIQA_PRIMARY_ONLY[languages[0]]}; {TYDIQA_PRIMARY_ONLY[languages[0]]} is in TyDi's primary task "
+            f"only. GoldP languages: {', '.join(TYDIQA_LANGUAGE_NAMES)}"
+        )
     canonical = f"{benchmark}.{'.'.join(languages)}"
 
     expected_count = 2 if benchmark == "mlqa" else 1
@@ -336,7 +357,20 @@ def answer_language(eval_set_name: str) -> str:
     return resolve_eval_set(eval_set_name).answer_language
 
 
-def load_eval_set(eval_set: EvalSet | str) -> datasets.Dataset:
+def eval_set_sources(eval_set: EvalSet) -> list[HubSource]:
+    """Where a set is read from on the Hub, in order (see the module docstring)."""
+    main = HubSource(eval_set.hub_name, eval_set.hub_config, eval_set.split)
+    if eval_set.benchmark == "mlqa":
+        export = parquet_export(eval_set.hub_name, eval_set.hub_config, eval_set.split)
+        return [main, export, HubSource(XTREME_DATASET, "MLQA." + eval_set.name[len("mlqa.") :], eval_set.split)]
+    if eval_set.benchmark == "tydiqa":
+        return [main, HubSource(XTREME_DATASET, "tydiqa", eval_set.split)]
+    if eval_set.benchmark == "xquad":
+        return [main, HubSource(XTREME_DATASET, f"XQuAD.{eval_set.context_language}", eval_set.split)]
+    return [main]
+
+
+def load_eval_set(eval_set: EvalSet | str, cache_dir: str | None = None) -> datasets.Dataset:
     """Load an evaluation set with ``QA_FEATURES`` columns: the local file if overridden, else from the Hub.
 
     TyDi data is filtered to the set's language by question-id prefix; a local TyDi file whose ids carry no
@@ -347,12 +381,18 @@ def load_eval_set(eval_set: EvalSet | str) -> datasets.Dataset:
     if eval_set.path is not None:
         dataset = read_qa_file(eval_set.path)
     else:
-        dataset = datasets.load_dataset(eval_set.hub_name, eval_set.hub_config, split=eval_set.split)
+        dataset, _ = load_first(eval_set.name, eval_set_sources(eval_set), cache_dir=cache_dir)
         dataset = standardize_columns(dataset)
     if eval_set.id_prefix is not None:
         dataset = _filter_tydi_language(dataset, eval_set)
     logger.info("Evaluation set %s: %d questions", eval_set.describe(), len(dataset))
     return dataset
+
+
+def load_hub_train_set(name: str, cache_dir: str | None = None) -> datasets.Dataset:
+    """The ``train`` split of a SQuAD-format Hub dataset (``rajpurkar/squad``) with ``QA_FEATURES`` columns."""
+    dataset, _ = load_first(f"QA training data {name}", [HubSource(name, None, "train")], cache_dir=cache_dir)
+    return standardize_columns(dataset)
 
 
 def standardize_columns(dataset: datasets.Dataset) -> datasets.Dataset:
