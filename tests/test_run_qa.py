@@ -256,3 +256,14 @@ def test_user_mistakes_end_with_a_clear_message_and_status_2(tiny_bert, tmp_path
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_mlqa_set_in_a_language_the_mlqa_script_lacks_is_scored_with_a_warning(caplog):
+    data_args = run_qa.QaDataArguments(
+        eval_sets=[f"mlqa.ru.ru={QA / 'dev.ru.json'}", f"xquad.ru={QA / 'dev.ru.json'}"]
+    )
+    with caplog.at_level(logging.WARNING):
+        eval_sets = run_qa.load_qa_eval_sets(data_args)
+    assert [s.prefix for s in eval_sets] == ["eval_mlqa.ru.ru", "eval_xquad.ru"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "mlqa.ru.ru: the official MLQA script has no rules for 'ru'" in warnings[0]
