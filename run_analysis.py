@@ -240,13 +240,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # 3. The word analyses, per language and layer.
     rows = []
+    if corpora:
+        results["languages"] = {}
     for corpus in corpora:
         lang, index = corpus.language, indices[corpus.language]
         sample = draw_link_sample(index.link_tgt, index.link_en, index.tgt_pair, mode=args.unrelated, seed=args.seed)
-        per_language = results.setdefault("languages", {})[lang] = {
-            "pairs": len(corpus.train),
-            "links": sample.num_links,
-        }
+        per_language = results["languages"][lang] = {"pairs": len(corpus.train), "links": sample.num_links}
         for layer in args.layers:
             per_layer = per_language[f"layer_{layer}"] = {}
             for metric in metrics if "distances" in args.analyses else []:
