@@ -4,10 +4,14 @@
 For every link (target word t, English word e) of held-out word-aligned pairs, the related distance d(t, e) is
 compared with the distance d(t', e) to an unrelated target word t' of the same pair; per model and layer this gives
 histograms of both, of the paired difference Δ = d_unrelated − d_related and, for every two models A → B, of the
-per-link changes. Also contextual word retrieval (Cao et al. 2020) and sentence retrieval (Tatoeba-style).
+per-link changes. Also contextual word retrieval (Cao et al. 2020) and sentence retrieval: on the evaluation pairs,
+or on Tatoeba as XTREME does (``--retrieval_corpus tatoeba``: mean-pooled ``hidden_states[layer]``, cosine, accuracy@1
+foreign → English and English → foreign; no alignments needed).
 
     python run_analysis.py --models base=bert-base-multilingual-cased adjusted=out/adjusted \
         --languages es ru --parallel_files es-en.heldout.txt ru-en.heldout.txt --output_dir out/analysis
+    python run_analysis.py --analyses sentence_retrieval --retrieval_corpus tatoeba --languages es ru vi hi \
+        --models base=bert-base-multilingual-cased adjusted=out/adjusted --layers 8 -1 --output_dir out/xsr
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import itertools
 import logging
 import os
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,7 +33,8 @@ from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_dataset, check_fast_tokenizer
 from xladjust.adjust.pooling import POOLING_MODES, pool_words
 from xladjust.analysis.plots import plot_language_figures
-from xladjust.analysis.retrieval import mean_pool, sentence_retrieval_accuracy, word_retrieval_p_at_1
+from xladjust.analysis.retrieval import sentence_retrieval_accuracy, word_retrieval_p_at_1
+from xladjust.analysis.sentence_encoding import encode_sentences
 from xladjust.analysis.word_distances import (
     METRICS,
     SAMPLING_MODES,
@@ -37,12 +43,22 @@ from xladjust.analysis.word_distances import (
     word_distance_table,
 )
 from xladjust.arguments import ParallelDataArguments
-from xladjust.data.parallel import CorpusStats, load_parallel_corpora
+from xladjust.data.parallel import (
+    CorpusStats,
+    FilterSettings,
+    build_sources,
+    load_parallel_corpora,
+    read_source,
+    select_pairs,
+)
+from xladjust.data.tatoeba import Bitext, load_tatoeba, make_bitext
 from xladjust.errors import InputError
 from xladjust.script_utils import parse_arguments, write_json
+from xladjust.tasks.common import write_predictions
 
 logger = logging.getLogger(__name__)
 ANALYSES = ("distances", "word_retrieval", "sentence_retrieval")
+RETRIEVAL_CORPORA = ("pairs", "tatoeba")
 
 
 @dataclass
@@ -59,6 +75,17 @@ class AnalysisArguments:
         default="same_pair", metadata={"help": "Where unrelated words come from.", "choices": list(SAMPLING_MODES)}
     )
     analyses: list[str] = field(default_factory=lambda: list(ANALYSES), metadata={"help": f"Any of {ANALYSES}."})
+    retrieval_corpus: str = field(
+        default="pairs",
+        metadata={"help": "Sentence retrieval on the evaluation pairs, or on Tatoeba (XTREME's protocol).",
+                  "choices": list(RETRIEVAL_CORPORA)},
+    )  # fmt: skip
+    tatoeba_dir: str | None = field(
+        default=None, metadata={"help": "Folder with tatoeba.spa-eng.spa + tatoeba.spa-eng.eng ... (default: Hub)."}
+    )
+    sentence_special_tokens: bool = field(
+        default=True, metadata={"help": "Average [CLS]/[SEP] into sentence vectors too (XTREME does)."}
+    )
     max_pairs: int | None = field(default=None, metadata={"help": "Sample at most this many pairs per language."})
     seed: int = field(default=42, metadata={"help": "Seed of the pair sample and of the unrelated words."})
     batch_size: int = field(default=64, metadata={"help": "Sentences per forward pass."})
@@ -85,12 +112,10 @@ class AnalysisArguments:
 
 @dataclass
 class EncodedCorpus:
-    """Word and sentence vectors of one language under one model and layer, and where each word sits."""
+    """Word vectors of one language under one model and layer."""
 
     tgt_words: torch.Tensor  # (Nt, H) real words only, CLS/SEP removed
     en_words: torch.Tensor  # (Ne, H)
-    tgt_sentences: torch.Tensor  # (P, H)
-    en_sentences: torch.Tensor  # (P, H)
 
 
 @dataclass
@@ -145,13 +170,11 @@ def encode_corpus(
     special_ids: set[int], device: str, batch_size: int, desc: str,
 ) -> dict[int, EncodedCorpus]:  # fmt: skip
     """Batched forward passes; word vectors pooled with the training code's index arithmetic."""
-    parts: dict[int, dict[str, list[torch.Tensor]]] = {
-        layer: {k: [] for k in ("tw", "ew", "ts", "es")} for layer in layers
-    }
+    parts: dict[int, dict[str, list[torch.Tensor]]] = {layer: {k: [] for k in ("tw", "ew")} for layer in layers}
     for start in tqdm(range(0, len(dataset), batch_size), desc=desc, leave=False):
         features = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         batch = collator(features)
-        for side, words_key, sentences_key in (("tgt", "tw", "ts"), ("en", "ew", "es")):
+        for side, words_key in (("tgt", "tw"), ("en", "ew")):
             ids, mask = batch[f"{side}_input_ids"].to(device), batch[f"{side}_attention_mask"].to(device)
             outputs = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
             real = real_word_mask(
@@ -162,8 +185,7 @@ def encode_corpus(
                 hidden = outputs.hidden_states[layer].float()
                 words = pool_words(hidden, batch[f"{side}_word_index"].to(device), batch[f"{side}_num_words"], pooling)
                 parts[layer][words_key].append(words[real.to(device)].cpu())
-                parts[layer][sentences_key].append(mean_pool(hidden, mask).cpu())
-    return {layer: EncodedCorpus(*(torch.cat(p[k]) for k in ("tw", "ew", "ts", "es"))) for layer, p in parts.items()}
+    return {layer: EncodedCorpus(*(torch.cat(p[k]) for k in ("tw", "ew"))) for layer, p in parts.items()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -176,9 +198,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     metrics = list(METRICS) if args.distance == "both" else [args.distance]
     models = args.model_paths()
 
-    # 1. The evaluation pairs: read, aligned and filtered exactly as run_adjust.py does.
+    # 1. The evaluation pairs (read, aligned and filtered exactly as run_adjust.py does) for the word analyses, and
+    #    the sentence-retrieval corpora, which need no alignment.
     data_args.max_train_pairs, data_args.validation_pairs = args.max_pairs, 0
-    corpora = load_parallel_corpora(data_args, args.seed, os.path.join(args.output_dir, "alignments"))
+    corpora = []
+    if set(args.analyses) - {"sentence_retrieval"}:
+        corpora = load_parallel_corpora(data_args, args.seed, os.path.join(args.output_dir, "alignments"))
+    bitexts = load_retrieval_corpora(data_args, args) if "sentence_retrieval" in args.analyses else []
+    results: dict[str, Any] = {"settings": {"models": models, **asdict(args)}}
+    if bitexts:
+        results["sentence_retrieval"] = {b.language: {str(layer): {} for layer in args.layers} for b in bitexts}
 
     # 2. Vectors of every model, layer and language (each model with its own tokenizer).
     vectors: dict[str, dict[str, dict[int, EncodedCorpus]]] = {}
@@ -203,11 +232,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 model, dataset, collator, args.layers, args.word_pooling, special, device, args.batch_size,
                 desc=f"Encoding {corpus.language} with {label}",
             )  # fmt: skip
+        for bitext in bitexts:
+            scores = retrieve_sentences(model, tokenizer, bitext, label, args, data_args.max_seq_length, device)
+            for layer, score in scores.items():
+                results["sentence_retrieval"][bitext.language][str(layer)][label] = score
         del model
 
-    # 3. The analyses, per language and layer.
-    results: dict[str, Any] = {"settings": {"models": models, **asdict(args)}, "languages": {}}
+    # 3. The word analyses, per language and layer.
     rows = []
+    if corpora:
+        results["languages"] = {}
     for corpus in corpora:
         lang, index = corpus.language, indices[corpus.language]
         sample = draw_link_sample(index.link_tgt, index.link_en, index.tgt_pair, mode=args.unrelated, seed=args.seed)
@@ -231,26 +265,72 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 figures = plot_language_figures(tables, lang + suffix, metric, args.output_dir)
                 per_layer[metric]["figures"] = {k: os.path.basename(p) for k, p in figures.items()}
                 rows += distance_rows(lang, layer, metric, tables, index)
-            for label, v in vectors.items():
-                encoded = v[lang][layer]
-                scores = per_layer.setdefault("retrieval", {}).setdefault(label, {})
-                if "word_retrieval" in args.analyses:
-                    words = word_retrieval_p_at_1(encoded.tgt_words, encoded.en_words, index.link_tgt, index.link_en)
-                    scores["word_p_at_1_tgt_to_en"] = words.p_at_1_tgt_to_en
-                    scores["word_p_at_1_en_to_tgt"] = words.p_at_1_en_to_tgt
-                if "sentence_retrieval" in args.analyses:
-                    sentences = sentence_retrieval_accuracy(encoded.tgt_sentences, encoded.en_sentences)
-                    scores["sentence_acc_tgt_to_en"] = sentences.acc_src_to_tgt
-                    scores["sentence_acc_en_to_tgt"] = sentences.acc_tgt_to_src
+            if "word_retrieval" in args.analyses:
+                per_layer["retrieval"] = {label: word_retrieval(v[lang][layer], index) for label, v in vectors.items()}
 
     # 4. Files: results, per-link distances for re-plotting, a short summary.
     write_json(os.path.join(args.output_dir, "analysis_results.json"), results)
-    write_distance_csv(os.path.join(args.output_dir, "distances.csv"), rows)
+    if corpora:
+        write_distance_csv(os.path.join(args.output_dir, "distances.csv"), rows)
     summary = render_summary(results, metrics, args.layers)
     with open(os.path.join(args.output_dir, "summary.md"), "w", encoding="utf-8") as handle:
         handle.write(summary)
     print(summary)
     return results
+
+
+def word_retrieval(encoded: EncodedCorpus, index: WordIndex) -> dict[str, float]:
+    words = word_retrieval_p_at_1(encoded.tgt_words, encoded.en_words, index.link_tgt, index.link_en)
+    return {"word_p_at_1_tgt_to_en": words.p_at_1_tgt_to_en, "word_p_at_1_en_to_tgt": words.p_at_1_en_to_tgt}
+
+
+def load_retrieval_corpora(data_args: ParallelDataArguments, args: AnalysisArguments) -> list[Bitext]:
+    """The sentence-retrieval corpus of every language: Tatoeba, or the sampled evaluation pairs (no alignment)."""
+    if not data_args.languages:
+        raise InputError("--languages is empty; expected target-language codes, e.g. --languages es ru")
+    if args.retrieval_corpus == "tatoeba":
+        return [load_tatoeba(lang, args.tatoeba_dir) for lang in data_args.languages]
+    sources = build_sources(data_args.languages, data_args.parallel_files, None, data_args.parallel_dataset_name,
+                            data_args.parallel_dataset_config_names, data_args.parallel_dataset_split)  # fmt: skip
+    settings = FilterSettings(data_args.max_words, data_args.one_to_one, data_args.filter_identical)
+    bitexts = []
+    for source in sources:
+        # The same seeded sample as the word analyses, before link filtering: every pair is a translation.
+        pairs, _ = select_pairs(read_source(source), settings, CorpusStats(), args.seed, args.max_pairs, 0)
+        target, english = [" ".join(p.target) for p in pairs], [" ".join(p.english) for p in pairs]
+        bitexts.append(make_bitext(source.language, target, english, source.describe()))
+    return bitexts
+
+
+def retrieve_sentences(
+    model: torch.nn.Module, tokenizer: Any, bitext: Bitext, label: str, args: AnalysisArguments, max_length: int,
+    device: str,
+) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """Accuracy@1 per layer, foreign → English (``to_en``) and back; per-query files in ``predictions/LABEL/``."""
+    encode = partial(
+        encode_sentences, model, tokenizer, layers=args.layers, include_special_tokens=args.sentence_special_tokens,
+        max_length=max_length, batch_size=args.batch_size, device=device,
+    )  # fmt: skip
+    foreign, english = encode(bitext.foreign), encode(bitext.english)
+    scores = {}
+    for layer in args.layers:
+        result = sentence_retrieval_accuracy(foreign[layer], english[layer])
+        for direction, predicted in (("to_en", result.predicted_src_to_tgt), ("from_en", result.predicted_tgt_to_src)):
+            name = f"sentence_retrieval.{bitext.language}.layer{layer}.{direction}.jsonl"
+            records = [
+                {"id": i, "gold": gold, "predicted": int(p)}
+                for gold, (i, p) in enumerate(zip(bitext.ids, predicted, strict=True))
+            ]
+            write_predictions(os.path.join(args.output_dir, "predictions", label, name), records)
+        scores[layer] = {
+            "to_en": result.acc_src_to_tgt, "from_en": result.acc_tgt_to_src, "sentences": len(bitext),
+            "corpus": args.retrieval_corpus, "source": bitext.source,
+        }  # fmt: skip
+        logger.info(
+            "%s %s layer %d: sentence retrieval acc@1 →en %.3f, en→ %.3f (%d sentences, %s)", label, bitext.language,
+            layer, result.acc_src_to_tgt, result.acc_tgt_to_src, len(bitext), bitext.source,
+        )  # fmt: skip
+    return scores
 
 
 def check_same_words(first: WordIndex, other: WordIndex, label: str, language: str) -> None:
@@ -285,18 +365,13 @@ def write_distance_csv(path: str, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-RETRIEVAL_COLUMNS = {
-    "word_p_at_1_tgt_to_en": "word P@1 →en",
-    "word_p_at_1_en_to_tgt": "word P@1 en→",
-    "sentence_acc_tgt_to_en": "sentence acc →en",
-    "sentence_acc_en_to_tgt": "sentence acc en→",
-}
+RETRIEVAL_COLUMNS = {"word_p_at_1_tgt_to_en": "word P@1 →en", "word_p_at_1_en_to_tgt": "word P@1 en→"}
 
 
 def render_summary(results: dict[str, Any], metrics: list[str], layers: list[int]) -> str:
-    """Markdown tables: distances per model, changes per model pair, retrieval scores."""
+    """Markdown tables: distances per model, changes per model pair, word and sentence retrieval (what was run)."""
     lines = ["# Analysis summary", ""]
-    for lang, per_language in results["languages"].items():
+    for lang, per_language in results.get("languages", {}).items():
         lines += [f"## {lang}: {per_language['pairs']} pairs, {per_language['links']} links", ""]
         for layer in layers:
             per_layer = per_language[f"layer_{layer}"]
@@ -312,12 +387,29 @@ def render_summary(results: dict[str, Any], metrics: list[str], layers: list[int
                     lines += ["", f"{pair}: mean change of distances: {related}, {unrelated}"]
                 lines.append("")
             if "retrieval" in per_layer:
-                lines += ["| model | " + " | ".join(RETRIEVAL_COLUMNS.values()) + " |", "|---" * 5 + "|"]
+                lines += [f"Layer {layer}, word retrieval:", ""]
+                lines += ["| model | " + " | ".join(RETRIEVAL_COLUMNS.values()) + " |", "|---" * 3 + "|"]
                 for label, s in per_layer["retrieval"].items():
-                    values = [s.get(key, float("nan")) for key in RETRIEVAL_COLUMNS]
-                    lines.append(f"| {label} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
+                    lines.append(f"| {label} | " + " | ".join(f"{s[key]:.3f}" for key in RETRIEVAL_COLUMNS) + " |")
                 lines.append("")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + sentence_retrieval_summary(results.get("sentence_retrieval", {}))) + "\n"
+
+
+def sentence_retrieval_summary(by_language: dict[str, Any]) -> list[str]:
+    """One table per language: accuracy@1 of every model at every layer, side by side."""
+    lines = []
+    for lang, by_layer in by_language.items():
+        first = next(score for by_model in by_layer.values() for score in by_model.values())
+        lines += [
+            f"## Sentence retrieval {lang}: {first['corpus']}, {first['sentences']} pairs ({first['source']})",
+            "",
+        ]
+        lines += ["| layer | model | acc@1 →en | acc@1 en→ |", "| --- | --- | --- | --- |"]
+        for layer, by_model in by_layer.items():
+            for label, score in by_model.items():
+                lines.append(f"| {layer} | {label} | {score['to_en']:.3f} | {score['from_en']:.3f} |")
+        lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

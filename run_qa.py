@@ -19,16 +19,20 @@ question language Q: the cross-lingual configs too), ``tydiqa.L`` (TyDi QA GoldP
 Windows: question + context cut into ``--max_seq_length`` subwords, consecutive windows overlapping by
 ``--doc_stride``; training examples whose answer no window holds are counted in the log (and trained as no-answer
 at CLS, as the transformers example does). Answers: the best span over all windows among the ``--n_best_size``
-best starts and ends, at most ``--max_answer_length`` subwords. Scores: exact match and F1 in percent with the
-MLQA normalisation of the answer language (the context language; :mod:`xladjust.tasks.qa.metrics`). Defaults as in the
-paper: lr 3e-5, 2 epochs, batch 32, 384 subwords, stride 128.
+best starts and ends, at most ``--max_answer_length`` subwords. Scores (exact match and F1 in percent,
+:mod:`xladjust.tasks.qa.metrics`): ``f1`` / ``exact_match`` by the benchmark's official rules (SQuAD v1.1 for XQuAD,
+TyDi and local ``LANG=PATH`` sets, MLQA's rules in the answer language for MLQA), ``squad_f1`` /
+``squad_exact_match`` by SQuAD v1.1 everywhere (the paper's protocol). Defaults as in the paper: lr 3e-5,
+2 epochs, batch 32, 384 subwords, stride 128. Training files may reuse question ids (TyDi GoldP English train
+does; counted in the log); evaluation files may not, and one without any answer text is refused as unlabelled.
 
 Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` with ``eval_{NAME}_{metric}`` per set,
-NAME being the canonical set name (``eval_xquad.es_f1``, ``eval_mlqa.es.en_exact_match``, ``eval_en_f1``; with an
-explicit split ``eval_mlqa.es.en-validation_f1``), ``eval_{NAME}_samples`` (questions), and ``eval_avg_f1`` /
-``eval_avg_exact_match``, the means over the sets that are not English-only; ``predictions/eval_{NAME}.json``
-(``{id: answer text}``, the SQuAD prediction format) and ``predictions/eval_{NAME}.jsonl`` (``{"id", "gold",
-"predicted", "exact_match", "f1"}`` per question, in file order, for significance tests); ``trainer_state.json``
+NAME being the canonical set name (``eval_xquad.es_f1``, ``eval_xquad.es_squad_f1``,
+``eval_mlqa.es.en_exact_match``, ``eval_en_f1``; with an explicit split ``eval_mlqa.es.en-validation_f1``),
+``eval_{NAME}_samples`` (questions), and ``eval_avg_{metric}``, the means over the sets that are not English-only;
+``predictions/eval_{NAME}.json`` (``{id: answer text}``, the SQuAD prediction format) and
+``predictions/eval_{NAME}.jsonl`` (``{"id", "gold", "predicted", "exact_match", "f1", "squad_exact_match",
+"squad_f1"}`` per question, in file order, for significance tests); ``trainer_state.json``
 (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
 """
 
@@ -73,7 +77,14 @@ from xladjust.tasks.qa.features import (
     prepare_train_features,
     train_window_stats,
 )
-from xladjust.tasks.qa.metrics import SUPPORTED_LANGUAGES, evaluate_predictions, references_from_examples
+from xladjust.tasks.qa.metrics import (
+    MLQA_SCRIPT_LANGUAGES,
+    SQUAD_RULES,
+    SUPPORTED_LANGUAGES,
+    evaluate_predictions,
+    official_rules,
+    references_from_examples,
+)
 from xladjust.tasks.qa.postprocessing import postprocess_predictions
 from xladjust.trainer import TaskTrainer
 
@@ -87,6 +98,9 @@ QA_CARD_METRICS = [("f1", "f1", "F1 (official rules)"), ("exact_match", "exact_m
 """Model-card metrics: ``(results suffix, metric type, metric name)``; the ``squad_*`` scores when reported."""
 EVAL_BOOKKEEPING_COLUMNS = ("example_id", "offset_mapping")
 """Columns of the evaluation windows that post-processing needs and the model does not take."""
+QA_SCORES = ("exact_match", "f1")
+QA_METRIC_KEYS = (*QA_SCORES, *(f"squad_{key}" for key in QA_SCORES))
+"""Per set: the official rules' scores, then SQuAD v1.1's (the paper's protocol)."""
 
 
 @dataclass
@@ -187,7 +201,7 @@ class QaEvalSet(EvalSet):
 def load_train_examples(data_args: QaDataArguments, cache_dir: str | None) -> tuple[datasets.Dataset, str]:
     """English training questions from ``--train_file`` or the Hub, with the ``qa_data.QA_FEATURES`` columns."""
     if data_args.train_file is not None:
-        return qa_data.read_qa_file(data_args.train_file), data_args.train_file
+        return qa_data.read_qa_file(data_args.train_file, allow_repeated_ids=True), data_args.train_file
     return qa_data.load_hub_train_set(data_args.train_dataset, cache_dir), f"{data_args.train_dataset} (train)"
 
 
@@ -195,6 +209,12 @@ def load_qa_eval_sets(data_args: QaDataArguments) -> list[QaEvalSet]:
     """Every evaluation set, read before the model loads so that a bad file stops the run at once."""
     eval_sets = []
     for name, spec in data_args.resolved.items():
+        if spec.benchmark == "mlqa" and spec.answer_language not in MLQA_SCRIPT_LANGUAGES:
+            logger.warning(
+                "%s: the official MLQA script has no rules for %r (it knows %s); eval_%s_f1 uses its "
+                "language-independent rules (Unicode punctuation, no article removal)",
+                name, spec.answer_language, " ".join(sorted(MLQA_SCRIPT_LANGUAGES)), name,
+            )  # fmt: skip
         examples = first_examples(qa_data.load_eval_set(spec), data_args.max_eval_samples)
         eval_sets.append(QaEvalSet("eval", name, examples, spec.describe(), spec=spec))
     return eval_sets
@@ -203,20 +223,28 @@ def load_qa_eval_sets(data_args: QaDataArguments) -> list[QaEvalSet]:
 def decode_qa(
     eval_set: QaEvalSet, predictions: Any, n_best_size: int, max_answer_length: int
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    """Answers from the windows' start/end logits, EM/F1 in the answer language, one record per question."""
+    """Answers from the windows' start/end logits, scored by the benchmark's official rules (``f1``,
+    ``exact_match``) and by SQuAD v1.1 (``squad_f1``, ``squad_exact_match``: the paper's protocol); one record per
+    question with both."""
     start_logits, end_logits = predictions[:2]
     answers = postprocess_predictions(
         eval_set.examples, eval_set.windows, start_logits, end_logits, n_best_size, max_answer_length
     )
     references = references_from_examples(eval_set.examples)
-    scores = evaluate_predictions(answers, references, eval_set.spec.answer_language)
     eval_set.answers.update(answers)
-    rows = zip(scores["ids"], scores["exact_match_per_example"], scores["f1_per_example"], strict=True)
-    records = [
-        {"id": i, "gold": references[i], "predicted": answers.get(i, ""), "exact_match": em, "f1": f1}
-        for i, em, f1 in rows
-    ]
-    return {"exact_match": scores["exact_match"], "f1": scores["f1"]}, records
+    language = eval_set.spec.answer_language
+    scored = {
+        prefix: evaluate_predictions(answers, references, language, rules)
+        for prefix, rules in (("", official_rules(eval_set.spec.benchmark)), ("squad_", SQUAD_RULES))
+    }
+    records = [{"id": i, "gold": references[i], "predicted": answers.get(i, "")} for i in references]
+    metrics: dict[str, float] = {}
+    for prefix, scores in scored.items():
+        for key in QA_SCORES:
+            metrics[prefix + key] = scores[key]
+            for record, value in zip(records, scores[f"{key}_per_example"], strict=True):
+                record[prefix + key] = value
+    return metrics, records
 
 
 def save_answers(trainer: TaskTrainer, eval_sets: list[QaEvalSet]) -> None:
@@ -231,12 +259,13 @@ def save_answers(trainer: TaskTrainer, eval_sets: list[QaEvalSet]) -> None:
 
 
 def add_zero_shot_average(trainer: TaskTrainer, eval_sets: list[QaEvalSet], results: dict[str, float]) -> None:
-    """``eval_avg_{f1,exact_match}`` over the sets that are not English-only, added to the saved eval results."""
+    """``eval_avg_{metric}`` (every key of ``QA_METRIC_KEYS``) over the sets that are not English-only, added to the
+    saved eval results."""
     zero_shot = [s for s in eval_sets if {s.spec.context_language, s.spec.question_language} != {"en"}]
     if not zero_shot:
         return
     average = {f"eval_avg_{key}": float(np.mean([results[f"{s.prefix}_{key}"] for s in zero_shot]))
-               for key in ("exact_match", "f1")}  # fmt: skip
+               for key in QA_METRIC_KEYS}  # fmt: skip
     results.update(average)
     trainer.log_metrics("eval", average)
     trainer.save_metrics("eval", {k: v for k, v in results.items() if k.startswith("eval_")})

@@ -8,8 +8,11 @@ Runs come from ``study_manifest.json`` (written by reproduce.py: task, variant, 
 step) or, without one, from the layout ``RUNS_DIR/{task}/{variant}/[{language}/]seed{n}/``. Scores are recomputed
 from the per-example files of each run, ``predictions/{split}_{set}.jsonl``, the format being detected per file:
 
-- records with ``f1`` / ``exact_match`` columns (run_qa.py): the per-example ``--qa_metric`` (F1 by default;
-  values above 1 are read as percent); a ``*_scores.jsonl`` file wins over the plain one of the same set;
+- QA records (run_qa.py): the per-example ``--qa_score`` (``f1`` by default, or ``exact_match``) under
+  ``--qa_metric``: ``squad`` (default, the paper's protocol: SQuAD v1.1 rules for every set, columns
+  ``squad_f1`` / ``squad_exact_match``) or ``official`` (each benchmark's own script: SQuAD v1.1 for XQuAD and
+  TyDi, MLQA's for MLQA; columns ``f1`` / ``exact_match``). Values above 1 are read as percent; a
+  ``*_scores.jsonl`` file wins over the plain one of the same set;
 - ``gold`` / ``predicted`` tag lists (run_ner.py): entity counts per sentence, corpus F1 (strict IOB2);
 - ``gold`` / ``predicted`` labels (run_xnli.py): 1/0 correctness, accuracy.
 
@@ -44,7 +47,7 @@ from dataclasses import asdict
 from xladjust.analysis.significance import CORRECTIONS, TESTS
 from xladjust.errors import InputError
 from xladjust.study.report import Cell, build_cells, compare, plot_task, write_csv, write_markdown
-from xladjust.study.results import find_runs
+from xladjust.study.results import QA_RULES, QA_SCORES, find_runs
 
 logger = logging.getLogger("run_report")
 
@@ -62,7 +65,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed_test", default="paired", choices=["paired", "welch"])
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--correction", default="holm", choices=sorted(CORRECTIONS))
-    parser.add_argument("--qa_metric", default="f1", choices=["f1", "exact_match"])
+    parser.add_argument(
+        "--qa_metric",
+        default="squad",
+        choices=list(QA_RULES),
+        help="QA rules: the benchmark's official ones, or SQuAD v1.1 everywhere (the paper).",
+    )
+    parser.add_argument("--qa_score", default="f1", choices=list(QA_SCORES), help="QA number: F1 or exact match.")
     parser.add_argument("--random_seed", type=int, default=0, help="Seed of the resampling.")
     return parser.parse_args(argv)
 

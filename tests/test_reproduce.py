@@ -208,3 +208,13 @@ def test_tiny_real_slice(tiny_bert, tmp_path, monkeypatch):
     report = (study / "report" / "report.md").read_text()
     assert "## xnli (accuracy)" in report and "| es |" in report and "| en |" not in report
     assert (study / "report" / "xnli.png").stat().st_size > 0
+
+
+def test_paper_config_reports_qa_by_the_papers_squad_protocol():
+    import run_report
+    from xladjust.study.matrix import render_args
+
+    report_args = render_args(load_config(PAPER)["report"]["args"])
+    assert value(report_args, "--qa_metric") == "squad"
+    parsed = run_report.parse_args(["--runs_dir", "x", "--output_dir", "y", *report_args])
+    assert (parsed.qa_metric, parsed.qa_score) == ("squad", "f1")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
+import datasets
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,6 +14,10 @@ from PIL import Image
 import run_adjust
 import run_analysis
 from tests.conftest import PARALLEL
+from tests.data import test_tatoeba
+from tests.tiny_models import FIXTURES
+from xladjust.data import parallel, word_alignment
+from xladjust.data.languages import TATOEBA_CODES
 from xladjust.errors import InputError
 
 
@@ -51,6 +57,17 @@ def test_every_file_is_written(analysis):
     assert (output / "summary.md").read_text().startswith("# Analysis summary")
     saved = json.loads((output / "analysis_results.json").read_text())
     assert set(saved["languages"]) == {"es", "ru"}
+    # Sentence retrieval on the evaluation pairs (the default corpus), per language, layer and model.
+    for lang in ("es", "ru"):
+        for layer in ("-1", "1"):
+            for label in ("base", "adjusted"):
+                score = saved["sentence_retrieval"][lang][layer][label]
+                assert score["corpus"] == "pairs" and score["sentences"] > 10
+                for direction in ("to_en", "from_en"):
+                    path = output / "predictions" / label / f"sentence_retrieval.{lang}.layer{layer}.{direction}.jsonl"
+                    records = [json.loads(line) for line in path.read_text().splitlines()]
+                    assert [r["gold"] for r in records] == list(range(score["sentences"]))
+                    assert np.mean([r["gold"] == r["predicted"] for r in records]) == pytest.approx(score[direction])
 
 
 def test_adjustment_brings_translations_closer(analysis):
@@ -87,8 +104,97 @@ def test_identical_models_show_no_change(tiny_bert, tmp_path):
     )  # fmt: skip
     comparison = results["languages"]["hi"]["layer_-1"]["cosine"]["comparisons"]["a->b"]
     assert comparison["related_mean"] == 0 and comparison["related_p_value"] == 1.0
+    # What was not computed is left out: no retrieval entries, no retrieval table, no "nan" cells.
+    saved = json.loads((tmp_path / "analysis_results.json").read_text())
+    assert "retrieval" not in saved["languages"]["hi"]["layer_-1"] and "sentence_retrieval" not in saved
+    summary = (tmp_path / "summary.md").read_text()
+    assert "nan" not in summary and "retrieval" not in summary and "| a | " in summary
+    assert not (tmp_path / "predictions").exists()
 
 
 def test_bad_model_list_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="is not LABEL=MODEL"):
         run_analysis.main(["--models", "justapath", "--output_dir", str(tmp_path), *data_args("es")])
+
+
+TATOEBA = FIXTURES / "tatoeba"
+hub = test_tatoeba.hub  # the fake Hub: mteb/tatoeba-bitext-mining and google/xtreme laid out as parquet folders
+
+
+@pytest.fixture
+def no_alignment_no_hub(monkeypatch):
+    """Sentence retrieval alone must neither align (eflomal) nor, with local files, touch the Hub."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("sentence retrieval must not align words or load from the Hub")
+
+    monkeypatch.setattr(word_alignment, "align_with_eflomal", refuse)
+    monkeypatch.setattr(parallel, "align_pairs", refuse)
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+
+
+def test_tatoeba_retrieval_of_several_models_side_by_side(tiny_bert, tiny_xlmr, tmp_path, no_alignment_no_hub):
+    tatoeba_dir = tmp_path / "tatoeba"
+    shutil.copytree(TATOEBA, tatoeba_dir)
+    # Vietnamese "translations" identical to the English side: every sentence must retrieve itself.
+    shutil.copy(TATOEBA / "tatoeba.spa-eng.eng", tatoeba_dir / "tatoeba.vie-eng.vie")
+    shutil.copy(TATOEBA / "tatoeba.spa-eng.eng", tatoeba_dir / "tatoeba.vie-eng.eng")
+    output = tmp_path / "out"
+    results = run_analysis.main(
+        ["--models", f"bert={tiny_bert}", f"xlmr={tiny_xlmr}", "--output_dir", str(output), "--languages", "es", "ru",
+         "vi", "--analyses", "sentence_retrieval", "--retrieval_corpus", "tatoeba", "--tatoeba_dir", str(tatoeba_dir),
+         "--layers", "0", "1", "-1", "--batch_size", "4"]
+    )  # fmt: skip
+    saved = json.loads((output / "analysis_results.json").read_text())
+    assert saved["sentence_retrieval"] == results["sentence_retrieval"] and "languages" not in saved
+    assert set(saved["sentence_retrieval"]) == {"es", "ru", "vi"}
+    for lang, count in (("es", 10), ("ru", 9), ("vi", 10)):
+        by_layer = saved["sentence_retrieval"][lang]
+        assert set(by_layer) == {"0", "1", "-1"}
+        for layer, by_model in by_layer.items():
+            assert set(by_model) == {"bert", "xlmr"}
+            for label, score in by_model.items():
+                assert (score["sentences"], score["corpus"]) == (count, "tatoeba")
+                assert score["source"].endswith(f"tatoeba.{TATOEBA_CODES[lang]}-eng.{TATOEBA_CODES[lang]}")
+                for direction in ("to_en", "from_en"):
+                    name = f"sentence_retrieval.{lang}.layer{layer}.{direction}.jsonl"
+                    records = [
+                        json.loads(line) for line in (output / "predictions" / label / name).read_text().splitlines()
+                    ]
+                    assert [(r["id"], r["gold"]) for r in records] == [(str(i), i) for i in range(count)]
+                    assert np.mean([r["gold"] == r["predicted"] for r in records]) == pytest.approx(score[direction])
+                    if lang == "vi":
+                        assert score[direction] == 1.0
+    summary = (output / "summary.md").read_text()
+    assert "## Sentence retrieval es: tatoeba, 10 pairs" in summary and "| -1 | xlmr |" in summary
+    assert "nan" not in summary and not (output / "alignments").exists() and not (output / "distances.csv").exists()
+
+
+def test_tatoeba_from_the_hub_with_its_fallback(tiny_bert, tmp_path, hub):
+    results = run_analysis.main(
+        ["--models", f"base={tiny_bert}", "--output_dir", str(tmp_path), "--overwrite_output_dir", "--languages",
+         "es", "vi", "--analyses", "sentence_retrieval", "--retrieval_corpus", "tatoeba", "--layers", "1",
+         "--sentence_special_tokens", "false"]
+    )  # fmt: skip
+    es, vi = (results["sentence_retrieval"][lang]["1"]["base"] for lang in ("es", "vi"))
+    assert es["source"] == "mteb/tatoeba-bitext-mining:spa-eng[test]" and es["sentences"] == 10
+    assert vi["source"] == "google/xtreme:tatoeba.vie[validation]"
+    assert results["settings"]["sentence_special_tokens"] is False
+
+
+def test_sentence_retrieval_on_pairs_needs_no_alignment(tiny_bert, tmp_path, no_alignment_no_hub):
+    results = run_analysis.main(
+        ["--models", f"base={tiny_bert}", "--output_dir", str(tmp_path), "--languages", "es", "--parallel_files",
+         str(PARALLEL / "es-en.txt"), "--analyses", "sentence_retrieval", "--max_pairs", "12"]
+    )  # fmt: skip
+    score = results["sentence_retrieval"]["es"]["-1"]["base"]
+    assert (score["corpus"], score["sentences"], score["source"]) == ("pairs", 12, str(PARALLEL / "es-en.txt"))
+
+
+def test_tatoeba_mistakes_are_clear_errors(tiny_bert, tmp_path):
+    base = ["--models", f"base={tiny_bert}", "--output_dir", str(tmp_path), "--overwrite_output_dir", "--analyses",
+            "sentence_retrieval", "--retrieval_corpus", "tatoeba", "--tatoeba_dir", str(TATOEBA)]  # fmt: skip
+    with pytest.raises(InputError, match="no Tatoeba files for 'hi'"):
+        run_analysis.main([*base, "--languages", "hi"])
+    with pytest.raises(InputError, match="--layers \\[8\\]: the model has 3 hidden states"):
+        run_analysis.main([*base, "--languages", "es", "--layers", "8"])

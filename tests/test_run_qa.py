@@ -21,6 +21,7 @@ from xladjust.tasks.qa.data import read_qa_file
 from xladjust.tasks.qa.metrics import f1 as answer_f1
 
 QA = FIXTURES / "qa"
+SCORE_KEYS = ("f1", "exact_match", "squad_f1", "squad_exact_match")
 TRAIN = QA / "train.en.json"
 adjusted = test_run_xnli.adjusted  # module fixture: an encoder written by run_adjust.py
 # Metric name -> eval-set entry: every benchmark pattern with a local fixture, an MLQA cross-lingual config included.
@@ -61,9 +62,10 @@ def test_outputs_metric_keys_per_set_and_average(base_run):
         assert (output / name).is_file(), name
     saved = json.loads((output / "all_results.json").read_text())
     for name in EVAL_SETS:
-        assert 0 <= saved[f"eval_{name}_f1"] <= 100 and 0 <= saved[f"eval_{name}_exact_match"] <= 100
+        for key in SCORE_KEYS:
+            assert 0 <= saved[f"eval_{name}_{key}"] <= 100
         assert saved[f"eval_{name}_samples"] == (32 if name == "en" else 8)
-    for key in ("f1", "exact_match"):
+    for key in SCORE_KEYS:
         expected = np.mean([saved[f"eval_{name}_{key}"] for name in EVAL_SETS if name != "en"])
         assert saved[f"eval_avg_{key}"] == pytest.approx(expected)
     assert json.loads((output / "eval_results.json").read_text())["eval_avg_f1"] == saved["eval_avg_f1"]
@@ -97,9 +99,18 @@ def test_predictions_files_per_set_rescore_to_the_metrics(base_run):
         contexts = dict(zip(examples["id"], examples["context"], strict=True))
         for record in records:
             assert record["predicted"] == answers[record["id"]] and record["predicted"] in contexts[record["id"]]
-            assert set(record) == {"id", "gold", "predicted", "exact_match", "f1"}
-        assert np.mean([r["f1"] for r in records]) == pytest.approx(results[f"eval_{name}_f1"])
-        assert np.mean([r["exact_match"] for r in records]) == pytest.approx(results[f"eval_{name}_exact_match"])
+            assert set(record) == {"id", "gold", "predicted", *SCORE_KEYS}
+            # Official rules per benchmark (MLQA's for mlqa.*, SQuAD v1.1 otherwise) and SQuAD v1.1 everywhere.
+            official = "mlqa" if name.startswith("mlqa.") else "squad"
+            language = name.split(".")[1] if "." in name else name
+            assert record["f1"] == pytest.approx(
+                100 * answer_f1(record["predicted"], record["gold"], language, official)
+            )
+            assert record["squad_f1"] == pytest.approx(
+                100 * answer_f1(record["predicted"], record["gold"], "en", "squad")
+            )
+        for key in SCORE_KEYS:
+            assert np.mean([r[key] for r in records]) == pytest.approx(results[f"eval_{name}_{key}"])
 
 
 def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
@@ -186,12 +197,47 @@ def malformed_squad(path: Path) -> None:
     path.write_text(json.dumps(document), encoding="utf-8")
 
 
+def unlabelled_copy(path: Path) -> None:
+    """The Russian dev fixture with every answer stripped, as label-stripped test copies are distributed."""
+    document = json.loads((QA / "dev.ru.json").read_text(encoding="utf-8"))
+    for article in document["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                qa["answers"] = []
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+
+
+def reused_ids_copy(path: Path) -> int:
+    """The English training fixture with the id of its first question given to every third one (TyDi GoldP English
+    train reuses ids so); returns how many ids are reused."""
+    document = json.loads(TRAIN.read_text(encoding="utf-8"))
+    qas = [qa for article in document["data"] for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    for qa in qas[3::3]:
+        qa["id"] = qas[0]["id"]
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return len(qas[3::3])
+
+
+def test_training_file_may_reuse_ids_and_they_are_counted(tmp_path, caplog):
+    reused = reused_ids_copy(tmp_path / "train-reused.json")
+    data_args = run_qa.QaDataArguments(train_file=str(tmp_path / "train-reused.json"), eval_sets=[])
+    with caplog.at_level(logging.WARNING):
+        examples, source = run_qa.load_train_examples(data_args, cache_dir=None)
+    assert len(examples) == len(read_qa_file(TRAIN)) and source == str(tmp_path / "train-reused.json")
+    assert any(f"{reused} of {len(examples)} questions reuse an id" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--train_file", "{bad}"], "bad.json: question 'en-006' (data[1].paragraphs[0].qas[0]): answer 0:"),
         (["--eval_sets", "mlqa.es.en={bad}"], "bad.json: question 'en-006' (data[1].paragraphs[0].qas[0]): answer 0:"),
         (["--eval_sets", "xquad.es=/no/such/file.json"], "/no/such/file.json: file not found"),
+        (["--eval_sets", "tydiqa.ru={unlabelled}"], "unlabelled.json: the file appears unlabelled"),
+        (
+            ["--eval_sets", "mlqa.es.en={reused}"],
+            "reused.json: question id 'en-001' (data[0].paragraphs[0].qas[3]) already used",
+        ),
         (["--eval_sets", "xquad.xx"], "xquad has no language 'xx'"),
         (["--eval_sets", "squad.en=x.json"], "or LANG=PATH with LANG one of"),
         (["--eval_sets", "xquad.es", "xquad.es"], "--eval_sets lists 'xquad.es' twice"),
@@ -201,6 +247,8 @@ def malformed_squad(path: Path) -> None:
         "malformed-train-file",
         "malformed-eval-file",
         "missing-file",
+        "unlabelled-eval-file",
+        "reused-ids-in-eval-file",
         "unknown-language",
         "unknown-name",
         "twice",
@@ -209,10 +257,24 @@ def malformed_squad(path: Path) -> None:
 )
 def test_user_mistakes_end_with_a_clear_message_and_status_2(tiny_bert, tmp_path, capsys, extra, message):
     malformed_squad(tmp_path / "bad.json")
-    extra = [entry.replace("{bad}", str(tmp_path / "bad.json")) for entry in extra]
+    unlabelled_copy(tmp_path / "unlabelled.json")
+    reused_ids_copy(tmp_path / "reused.json")
+    extra = [entry.format(bad=tmp_path / "bad.json", unlabelled=tmp_path / "unlabelled.json",
+                          reused=tmp_path / "reused.json") for entry in extra]  # fmt: skip
     args = qa_args(tiny_bert, tmp_path / "out", "--do_train", "--do_eval", *extra)
     with pytest.raises(SystemExit) as info:
         run_main(lambda: run_qa.main(args))
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_mlqa_set_in_a_language_the_mlqa_script_lacks_is_scored_with_a_warning(caplog):
+    data_args = run_qa.QaDataArguments(
+        eval_sets=[f"mlqa.ru.ru={QA / 'dev.ru.json'}", f"xquad.ru={QA / 'dev.ru.json'}"]
+    )
+    with caplog.at_level(logging.WARNING):
+        eval_sets = run_qa.load_qa_eval_sets(data_args)
+    assert [s.prefix for s in eval_sets] == ["eval_mlqa.ru.ru", "eval_xquad.ru"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "mlqa.ru.ru: the official MLQA script has no rules for 'ru'" in warnings[0]

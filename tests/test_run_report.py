@@ -97,10 +97,10 @@ def test_ner_and_qa_readers_from_a_manifest(tmp_path):
             qa = tmp_path / "runs" / f"qa-{variant}-{seed}"
             f1 = [100.0, 50.0, 0.0] * 10 if variant == "original" else [100.0, 100.0, 0.0] * 10
             write_jsonl(qa / "predictions" / "eval_xquad.hi.jsonl",
-                        [{"id": str(i), "gold": ["x"], "predicted": "y", "exact_match": 0.0, "f1": v}
-                         for i, v in enumerate(f1)])  # fmt: skip
+                        [{"id": str(i), "gold": ["x"], "predicted": "y", "exact_match": 0.0, "f1": 0.0,
+                          "squad_exact_match": 0.0, "squad_f1": v} for i, v in enumerate(f1)])  # fmt: skip
             write_jsonl(qa / "predictions" / "eval_mlqa.hi.en_scores.jsonl",
-                        [{"id": str(i), "f1": v / 100} for i, v in enumerate(f1)])  # fmt: skip
+                        [{"id": str(i), "f1": 0.0, "squad_f1": v / 100} for i, v in enumerate(f1)])  # fmt: skip
             steps.append({"task": "qa", "variant": variant, "seed": str(seed), "output_dir": str(qa)})
     steps.append({"task": "adjust", "variant": "joint", "seed": "1", "output_dir": str(tmp_path / "nowhere")})
     manifest = tmp_path / "study_manifest.json"
@@ -142,3 +142,43 @@ def test_a_manifest_with_relative_folders_is_read_from_anywhere(tmp_path, monkey
     assert {(c.eval_set, c.variant, tuple(c.seeds)) for c in cells} == {
         (lang, "original", (1, 2)) for lang in ("en", "es", "ru")
     }
+
+
+def qa_study(root: Path) -> None:
+    """Two QA runs whose official (f1/exact_match) and SQuAD v1.1 (squad_*) columns all differ."""
+    for seed in (1, 2):
+        folder = root / "qa" / "original" / f"seed{seed}"
+        records = [
+            {"id": str(i), "gold": ["x"], "predicted": "y", "f1": 40.0, "exact_match": 10.0, "squad_f1": 60.0,
+             "squad_exact_match": 30.0}
+            for i in range(20)
+        ]  # fmt: skip
+        write_jsonl(folder / "predictions" / "eval_mlqa.es.es.jsonl", records)
+
+
+@pytest.mark.parametrize(
+    ("flags", "metric", "mean"),
+    [
+        ([], "squad_f1", 60.0),
+        (["--qa_score", "exact_match"], "squad_exact_match", 30.0),
+        (["--qa_metric", "official"], "f1", 40.0),
+        (["--qa_metric", "official", "--qa_score", "exact_match"], "exact_match", 10.0),
+    ],
+)
+def test_qa_rules_and_score_are_picked(tmp_path, flags, metric, mean):
+    qa_study(tmp_path / "study")
+    cells = run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"), *flags])
+    [cell] = cells
+    assert (cell.metric, cell.mean) == (metric, pytest.approx(mean))
+    settings = json.loads((tmp_path / "r" / "report.json").read_text())["settings"]
+    assert settings["qa_metric"] == (flags[1] if flags[:1] == ["--qa_metric"] else "squad")
+
+
+def test_qa_files_without_squad_scores_need_the_official_rules(tmp_path):
+    folder = tmp_path / "study" / "qa" / "original" / "seed1"
+    write_jsonl(folder / "predictions" / "eval_xquad.es.jsonl", [{"id": "0", "f1": 50.0, "exact_match": 0.0}])
+    with pytest.raises(InputError, match="no 'squad_f1' column.*use --qa_metric official"):
+        run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r")])
+    [cell] = run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"),
+                              "--qa_metric", "official"])  # fmt: skip
+    assert cell.mean == pytest.approx(50.0)

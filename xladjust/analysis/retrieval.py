@@ -8,7 +8,7 @@ index (``torch.argmax``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -140,11 +140,13 @@ def _mean(hits: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class SentenceRetrievalResult:
-    """Accuracy@1 of parallel sentence retrieval in both directions (sentence i ↔ i)."""
+    """Accuracy@1 of parallel sentence retrieval in both directions (sentence i ↔ i), with the retrieved indices."""
 
     acc_src_to_tgt: float
     acc_tgt_to_src: float
     num_sentences: int
+    predicted_src_to_tgt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # (N,)
+    predicted_tgt_to_src: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def sentence_retrieval_accuracy(
@@ -159,6 +161,8 @@ def sentence_retrieval_accuracy(
     if len(src) == 0:
         return SentenceRetrievalResult(float("nan"), float("nan"), 0)
     gold = np.arange(len(src))
-    forward = nearest_neighbours(src, tgt, chunk_size) == gold
-    backward = nearest_neighbours(tgt, src, chunk_size) == gold
-    return SentenceRetrievalResult(float(forward.mean()), float(backward.mean()), len(src))
+    forward = nearest_neighbours(src, tgt, chunk_size)
+    backward = nearest_neighbours(tgt, src, chunk_size)
+    return SentenceRetrievalResult(
+        float((forward == gold).mean()), float((backward == gold).mean()), len(src), forward, backward
+    )

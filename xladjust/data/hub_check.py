@@ -19,24 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xladjust.data.hub import HubSource, try_sources
-from xladjust.data.languages import PARALLEL_DATASET, default_config_name
-from xladjust.errors import InputError
+from xladjust.data.languages import PARALLEL_DATASET, TATOEBA_CODES, default_config_name
+from xladjust.data.tatoeba import tatoeba_sources
 
 logger = logging.getLogger(__name__)
 
 ROWS = 3
 """Rows read from every source."""
-
-TATOEBA_DATASET = "mteb/tatoeba-bitext-mining"
-TATOEBA_FALLBACK = "google/xtreme"
-TATOEBA_CODES = {
-    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
-    "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun", "id": "ind",
-    "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal", "mr": "mar",
-    "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl",
-    "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
-}  # fmt: skip
-"""ISO 639-1 → the Tatoeba (ISO 639-3) code of the XTREME/LASER files and of the Hub configs (``spa-eng``)."""
 
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
@@ -48,17 +37,6 @@ class Check:
     benchmark: str
     what: str  # e.g. "es test" or "mlqa.es.en test"
     sources: tuple[HubSource, ...]
-
-
-def tatoeba_sources(language: str) -> list[HubSource]:
-    """Tatoeba ``LANG-eng`` (``sentence1`` = LANG, ``sentence2`` = English), else XTREME's ``tatoeba.LANG``."""
-    if language not in TATOEBA_CODES:
-        raise InputError(f"no Tatoeba code for {language!r}; known: {', '.join(sorted(TATOEBA_CODES))}")
-    code = TATOEBA_CODES[language]
-    return [
-        HubSource(TATOEBA_DATASET, f"{code}-eng", "test"),
-        HubSource(TATOEBA_FALLBACK, f"tatoeba.{code}", "validation"),
-    ]
 
 
 def study_checks(languages: Sequence[str]) -> list[Check]:

@@ -32,3 +32,14 @@ def default_config_name(language: str) -> str:
     ``Helsinki-NLP/opus-100`` names its configs so: ``ar-en``, ``bg-en``, ``de-en`` but ``en-es``, ``en-ru``.
     """
     return "-".join(sorted(["en", language]))
+
+
+TATOEBA_CODES = {
+    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa", "et": "est",
+    "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin", "hu": "hun", "id": "ind",
+    "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz", "ko": "kor", "ml": "mal", "mr": "mar",
+    "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh", "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl",
+    "tr": "tur", "ur": "urd", "vi": "vie", "zh": "cmn",
+}  # fmt: skip
+"""ISO 639-1 code → the three-letter code of the Tatoeba (LASER) files and Hub configs, for the 36 XTREME languages
+(XTREME's own ``lang3_dict``: Persian is ``pes``, Swahili ``swh``, Chinese ``cmn``)."""

@@ -64,7 +64,7 @@ def build_cells(
         if not os.path.isdir(run.output_dir):
             logger.warning("missing run folder %s", run.output_dir)
             continue
-        for name, scores in read_run(run, args.split, args.qa_metric).items():
+        for name, scores in read_run(run, args.split, args.qa_score, args.qa_metric).items():
             data[(run.task, name, run.variant)][run.seed] = scores
     cells = []
     for (task, name, variant), by_seed in sorted(data.items()):

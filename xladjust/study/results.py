@@ -102,14 +102,33 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def score_records(records: list[dict[str, Any]], qa_metric: str, path: Path) -> SetScores:
+QA_RULES = ("official", "squad")
+"""``--qa_metric``: the benchmark's official rules (columns ``f1``/``exact_match``) or SQuAD v1.1 everywhere, the
+paper's protocol (``squad_f1``/``squad_exact_match``), as run_qa.py writes them."""
+QA_SCORES = ("f1", "exact_match")
+
+
+def qa_column(qa_score: str, qa_rules: str = "squad") -> str:
+    """The per-example column of run_qa.py's records that holds ``qa_score`` under ``qa_rules``."""
+    if qa_rules not in QA_RULES or qa_score not in QA_SCORES:
+        raise InputError(f"unknown QA metric {qa_rules!r}/{qa_score!r}; expected {QA_RULES} and {QA_SCORES}")
+    return qa_score if qa_rules == "official" else f"squad_{qa_score}"
+
+
+def score_records(records: list[dict[str, Any]], qa_score: str, path: Path, qa_rules: str = "squad") -> SetScores:
     """Per-example scores of a predictions file, its format detected from the columns of the first record."""
     if not records:
         raise InputError("empty predictions file", str(path))
     first = records[0]
     ids = [str(r.get("id", i)) for i, r in enumerate(records)]
-    if qa_metric in first or "f1" in first or "exact_match" in first:
-        column = qa_metric if qa_metric in first else next(c for c in ("f1", "exact_match") if c in first)
+    if any(f"{prefix}{score}" in first for prefix in ("", "squad_") for score in QA_SCORES):
+        column = qa_column(qa_score, qa_rules)
+        if column not in first:
+            hint = " (written before run_qa.py added the SQuAD v1.1 scores: use --qa_metric official)"
+            raise InputError(
+                f"QA records have no {column!r} column; found {sorted(first)}" + (hint if qa_rules == "squad" else ""),
+                str(path),
+            )
         values = np.array([float(r[column]) for r in records])
         if values.max(initial=0) > 1:
             values = values / 100
@@ -123,7 +142,7 @@ def score_records(records: list[dict[str, Any]], qa_metric: str, path: Path) -> 
     return SetScores(ids, values[:, None], "mean", "accuracy")
 
 
-def read_run(run: Run, split: str, qa_metric: str) -> dict[str, SetScores]:
+def read_run(run: Run, split: str, qa_score: str, qa_rules: str = "squad") -> dict[str, SetScores]:
     """``{set name: scores}`` of one run's split (``auto``: predict where present, else eval)."""
     folder = Path(run.output_dir) / "predictions"
     files: dict[tuple[str, str], Path] = {}
@@ -139,5 +158,5 @@ def read_run(run: Run, split: str, qa_metric: str) -> dict[str, SetScores]:
             continue
         if run.language is not None and set_language(name) != run.language:
             continue
-        result[name] = score_records(read_jsonl(path), qa_metric, path)
+        result[name] = score_records(read_jsonl(path), qa_score, path, qa_rules)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -95,10 +96,12 @@ def test_title_is_optional_and_unanswerable_needs_opt_in(tmp_path):
     record = flat_record()
     del record["title"]
     assert read_qa_file(write_json(tmp_path / "a.json", [record]))[0]["title"] == ""
-    path = write_json(tmp_path / "b.json", [flat_record(answers={"text": [], "answer_start": []})])
+    path = write_json(
+        tmp_path / "b.json", [flat_record("q-ok"), flat_record(answers={"text": [], "answer_start": []})]
+    )
     with pytest.raises(InputError, match="'q-fox'.*has no answers"):
         read_qa_file(path)
-    assert read_qa_file(path, allow_unanswerable=True)[0]["answers"] == {"text": [], "answer_start": []}
+    assert read_qa_file(path, allow_unanswerable=True)[1]["answers"] == {"text": [], "answer_start": []}
 
 
 def _without(record: dict, key: str) -> dict:
@@ -197,6 +200,62 @@ def test_structural_errors(tmp_path):
         InputError, match=r"duplicate\.json: question id 'q-twice' \(record 1\) already used by record 0"
     ):
         read_qa_file(duplicate)
+
+
+def tydi_like_training_file(path: Path) -> Path:
+    """SQuAD layout as TyDi GoldP's English train: two different questions of two articles share the id '0'."""
+    articles = [
+        {"title": "Fox", "paragraphs": [{"context": CONTEXT, "qas": [
+            {"id": "0", "question": "Where?", "answers": [{"text": "old forest", "answer_start": 25}]},
+            {"id": "1", "question": "Which fox?", "answers": [{"text": "red fox", "answer_start": 4}]},
+        ]}]},
+        {"title": "Owl", "paragraphs": [{"context": "An owl sleeps by day.", "qas": [
+            {"id": "0", "question": "When does the owl sleep?", "answers": [{"text": "by day", "answer_start": 14}]},
+        ]}]},
+    ]  # fmt: skip
+    return write_json(path, {"version": "TyDiQA-GoldP-1.1-for-SQuAD-1.1", "data": articles})
+
+
+def test_training_files_may_reuse_ids_evaluation_files_may_not(tmp_path, caplog):
+    path = tydi_like_training_file(tmp_path / "tydiqa-goldp-v1.1-train.json")
+    with pytest.raises(InputError, match=r"question id '0' \(data\[1\]\.paragraphs\[0\]\.qas\[0\]\) already used"):
+        read_qa_file(path)
+    with pytest.raises(InputError, match="already used"):
+        load_eval_set(f"tydiqa.en={path}")
+    with caplog.at_level("WARNING", logger="xladjust.tasks.qa.data"):
+        examples = read_qa_file(path, allow_repeated_ids=True)
+    assert examples["id"] == ["0", "1", "0"]
+    assert examples["question"][2] == "When does the owl sleep?"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "1 of 3 questions reuse an id" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "stripped",
+    [[], [{"text": "", "answer_start": -1}], [{"text": "  ", "answer_start": 0}]],
+    ids=["no-answers", "empty-text", "blank-text"],
+)
+def test_unlabelled_evaluation_files_get_one_clear_error(tmp_path, stripped):
+    qas = [{**good_qa(f"q{i}"), "answers": stripped} for i in range(3)]
+    document = {"data": [{"title": "Fox", "paragraphs": [{"context": CONTEXT, "qas": qas}]}]}
+    path = write_json(tmp_path / "tydiqa-goldp-dev-unlabelled.json", document)
+    message = f"{path}: the file appears unlabelled: none of its 3 questions has an answer text"
+    with pytest.raises(InputError, match=re.escape(message)):
+        load_eval_set(f"tydiqa.ru={path}")
+    # Flattened records too; one labelled question makes it an ordinary file (and its faults are reported).
+    flat = [flat_record(f"q{i}", answers={"text": [], "answer_start": []}) for i in range(2)]
+    with pytest.raises(InputError, match="appears unlabelled"):
+        read_qa_file(write_json(tmp_path / "flat.json", flat))
+    with pytest.raises(InputError, match="'q1'.*has no answers"):
+        read_qa_file(write_json(tmp_path / "mixed.json", [flat_record("q0"), flat[1]]))
+
+
+def test_unlabelled_hub_split_is_refused(monkeypatch):
+    rows = {"id": ["a", "b"], "title": ["", ""], "context": [CONTEXT] * 2, "question": ["Where?", "Who?"],
+            "answers": [{"text": [], "answer_start": []}] * 2}  # fmt: skip
+    monkeypatch.setattr(qa_data.datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict(rows))
+    with pytest.raises(InputError, match=r"xquad\.es \(google/xquad:xquad\.es\[validation\]\) appears unlabelled"):
+        load_eval_set("xquad.es")
 
 
 # ---------------------------------------------------------------------------------------------------------------

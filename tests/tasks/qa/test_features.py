@@ -260,3 +260,102 @@ def test_round_trip_oracle_logits_give_gold_answers(tokenizer, train_examples):
     references = {key: value for key, value in references_from_examples(train_examples).items() if key in recoverable}
     result = evaluate_predictions(predictions, references, "en")
     assert result["exact_match"] == 100.0
+
+
+QUIRK_CONTEXT = (
+    "En 1996 el partido obtuvo (118) escaños en el Congreso de los Diputados, y los neoliberales celebraron en "
+    "Barcelona."
+)
+QUIRK_ANSWERS = {  # as MLQA ships them: spans may start or end inside a word; "(118)" is one SentencePiece token
+    "glued-punctuation": "118",
+    "starts-inside-a-word": "liberales",
+    "ends-inside-a-word": "Diputad",
+    "inside-on-both-sides": "ngres",
+}
+
+
+def quirk_examples() -> datasets.Dataset:
+    ids = list(QUIRK_ANSWERS)
+    return datasets.Dataset.from_dict(
+        {
+            "id": ids,
+            "title": [""] * len(ids),
+            "context": [QUIRK_CONTEXT] * len(ids),
+            "question": ["¿Qué?"] * len(ids),
+            "answers": [{"text": [a], "answer_start": [QUIRK_CONTEXT.index(a)]} for a in QUIRK_ANSWERS.values()],
+        }
+    )
+
+
+def gluing_sentencepiece() -> PreTrainedTokenizerFast:
+    """XLM-R-like BPE over Metaspace whose vocabulary holds whole words, so "▁(118)" and "▁neoliberales" are single
+    tokens, as in the real XLM-R vocabulary."""
+    return sentencepiece_like(
+        datasets.Dataset.from_dict({"context": [QUIRK_CONTEXT] * 50, "question": ["¿Qué?"] * 50})
+    )
+
+
+@pytest.mark.parametrize("which", ["tiny_xlmr", "gluing"])
+def test_answers_inside_words_and_glued_punctuation_map_to_covering_tokens(which, request):
+    if which == "tiny_xlmr":
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(request.getfixturevalue("tiny_xlmr"))
+    else:
+        tokenizer = gluing_sentencepiece()
+        pieces = tokenizer.tokenize(QUIRK_CONTEXT)
+        assert "▁(118)" in pieces and "▁neoliberales" in pieces
+    examples = quirk_examples()
+    settings = {"max_length": 96, "doc_stride": 32}
+    train = map_features(examples, prepare_train_features, tokenizer, **settings)
+    evaluation = map_features(examples, prepare_eval_features, tokenizer, **settings)
+    assert train_window_stats(train).examples_without_answer_window == 0
+    for feature, eval_feature in zip(train, evaluation, strict=True):
+        if feature["answer_status"] != ANSWER_IN_WINDOW:
+            continue
+        answer = QUIRK_ANSWERS[feature["example_id"]]
+        start_char = QUIRK_CONTEXT.index(answer)
+        offsets = eval_feature["offset_mapping"]
+        start, end = feature["start_positions"], feature["end_positions"]
+        # The smallest token cover: the first token holds the answer's first character, the last its last one.
+        assert offsets[start][0] <= start_char < offsets[start][1]
+        assert offsets[end][0] < start_char + len(answer) <= offsets[end][1]
+        assert start == 0 or offsets[start - 1] is None or offsets[start - 1][1] <= start_char
+    start_logits = np.zeros((len(train), 96))
+    end_logits = np.zeros((len(train), 96))
+    rows = np.flatnonzero(np.asarray(train["answer_status"]) == ANSWER_IN_WINDOW)
+    start_logits[rows, np.asarray(train["start_positions"])[rows]] = 5.0
+    end_logits[rows, np.asarray(train["end_positions"])[rows]] = 5.0
+    predicted = postprocess_predictions(examples, evaluation, start_logits, end_logits, max_answer_length=30)
+    for question_id, answer in QUIRK_ANSWERS.items():
+        assert answer in predicted[question_id] and predicted[question_id] in QUIRK_CONTEXT
+    if which == "gluing":
+        # Whole tokens come back; the ASCII parentheses are normalised away by both rule sets, the word is not.
+        assert predicted["glued-punctuation"] == "(118)" and predicted["starts-inside-a-word"] == "neoliberales"
+        references = references_from_examples(examples)
+        for rules in ("squad", "mlqa"):
+            scores = evaluate_predictions(predicted, references, "es", rules)
+            assert scores["exact_match_per_example"][0] == 100.0 and scores["f1_per_example"][1] == 0.0
+
+
+def test_window_stats_tell_apart_examples_that_share_an_id(train_examples):
+    """TyDi GoldP English train reuses ids: examples are counted by their windows, not by id."""
+    tokenizer = bert_like(train_examples)
+    context = " ".join(dict.fromkeys(train_examples["context"]))
+    examples = datasets.Dataset.from_dict(
+        {
+            "id": ["0", "0", "1"],
+            "title": [""] * 3,
+            "context": [context] * 3,
+            "question": ["What is it?", "How many visitors came?", "What else?"],
+            "answers": [
+                {"text": [context[100:400]], "answer_start": [100]},  # longer than any window: lost
+                {"text": ["2,500 visitors"], "answer_start": [context.index("2,500 visitors")]},
+                {"text": [context[100:400]], "answer_start": [100]},
+            ],
+        }
+    )
+    features = map_features(examples, prepare_train_features, tokenizer, max_length=40, doc_stride=12)
+    stats = train_window_stats(features)
+    assert (stats.examples, stats.examples_without_answer_window) == (3, 2)
+    assert features["window_index"][0] == 0 and max(features["window_index"]) > 0

@@ -1,4 +1,4 @@
-"""MLQA-style EM/F1: hand-computed cases per language, Unicode handling, aggregation."""
+"""EM/F1 under SQuAD v1.1 and MLQA rules: hand-computed cases per language, Unicode handling, aggregation."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import pytest
 
 from xladjust.tasks.qa.data import read_qa_file
 from xladjust.tasks.qa.metrics import (
+    MLQA_RULES,
+    SQUAD_RULES,
     evaluate_predictions,
     exact_match,
     f1,
     normalize_answer,
+    official_rules,
     references_from_examples,
 )
 
@@ -138,3 +141,68 @@ def test_gold_answers_score_100_on_fixtures(lang):
     result = evaluate_predictions(predictions, references, lang)
     assert result["exact_match"] == 100.0
     assert result["f1"] == 100.0
+
+
+@pytest.mark.parametrize(
+    ("lang", "prediction", "truths", "normalised", "em", "f1_score"),
+    [
+        # English: articles, ASCII punctuation, case and spacing.
+        ("en", "The  Eiffel-Tower!", ["eiffeltower"], "eiffeltower", 1.0, 1.0),
+        ("en", "the big red dog", ["a red dog"], "big red dog", 0.0, 0.8),  # P = 2/3, R = 1
+        # Spanish: the English article "a" (a Spanish preposition) goes, the Spanish articles stay; ¿ ¡ stay.
+        ("es", "a Madrid", ["Madrid"], "madrid", 1.0, 1.0),
+        ("es", "la ciudad", ["ciudad"], "la ciudad", 0.0, 2 / 3),
+        ("es", "¿Madrid?", ["Madrid"], "¿madrid", 0.0, 0.0),
+        ("es", "The Beatles, el grupo", ["beatles grupo"], "beatles el grupo", 0.0, 0.8),  # P = 2/3, R = 1
+        # Russian: «» are not ASCII and stay glued to the words.
+        ("ru", "«Медный рыцарь»", ["Медный рыцарь"], "«медный рыцарь»", 0.0, 0.0),
+        ("ru", "«Медный» рыцарь", ["Медный рыцарь"], "«медный» рыцарь", 0.0, 0.5),
+        ("ru", "the Beatles", ["Beatles"], "beatles", 1.0, 1.0),
+        ("ru", "(Москва)", ["Москва"], "москва", 1.0, 1.0),
+        # Hindi: the danda (not ASCII) stays; ASCII full stop goes.
+        ("hi", "नई दिल्ली।", ["नई दिल्ली"], "नई दिल्ली।", 0.0, 0.5),
+        ("hi", "नई दिल्ली.", ["नई दिल्ली"], "नई दिल्ली", 1.0, 1.0),
+        ("hi", "the किताब", ["किताब"], "किताब", 1.0, 1.0),
+        # Vietnamese: MLQA's của/là/... are not removed, diacritics are kept, no NFC.
+        ("vi", "những con mèo", ["con mèo"], "những con mèo", 0.0, 0.8),  # P = 2/3, R = 1
+        ("vi", "Hà Nội.", ["hà nội"], "hà nội", 1.0, 1.0),
+        ("vi", "an Hà Nội", ["Hà Nội"], "hà nội", 1.0, 1.0),
+        # Chinese: no character segmentation under SQuAD rules; "：" is not ASCII.
+        ("zh", "北京大学", ["北京"], "北京大学", 0.0, 0.0),
+    ],
+)
+def test_squad_rules_on_hand_computed_cases(lang, prediction, truths, normalised, em, f1_score):
+    assert normalize_answer(prediction, lang, SQUAD_RULES) == normalised
+    assert exact_match(prediction, truths, lang, SQUAD_RULES) == em
+    assert f1(prediction, truths, lang, SQUAD_RULES) == pytest.approx(f1_score)
+    # The official SQuAD v1.1 normaliser, restated, agrees on every case.
+    assert squad_normalize(prediction) == normalised
+    assert max(squad_f1(prediction, truth) for truth in truths) == pytest.approx(f1_score)
+
+
+def test_squad_rules_keep_unicode_only_punctuation_and_decompositions():
+    for char in "।«»¿¡“”—":
+        assert normalize_answer(f"x{char}", "ru", SQUAD_RULES) == f"x{char}"
+        assert normalize_answer(f"x{char}", "ru", MLQA_RULES) == "x"
+    for char in string.punctuation:
+        assert normalize_answer(f"x{char}y", "en", SQUAD_RULES) == "xy"
+    nfd = unicodedata.normalize("NFD", "Hà Nội")
+    assert exact_match(nfd, ["Hà Nội"], "vi", SQUAD_RULES) == 0.0  # the script compares code points as they are
+    assert normalize_answer("theater an apple", "en", SQUAD_RULES) == "theater apple"  # whole words only
+
+
+def test_official_rules_per_benchmark():
+    assert official_rules("xquad") == official_rules("tydiqa") == official_rules("local") == SQUAD_RULES
+    assert official_rules("mlqa") == MLQA_RULES
+    with pytest.raises(ValueError, match="rules"):
+        evaluate_predictions({"q": "a"}, {"q": ["a"]}, "en", "xtreme")
+
+
+def test_evaluate_predictions_under_both_rules():
+    predictions = {"q1": "«Медный рыцарь»", "q2": "the Beatles"}
+    references = {"q1": ["Медный рыцарь"], "q2": ["Beatles"]}
+    mlqa = evaluate_predictions(predictions, references, "ru", MLQA_RULES)
+    squad = evaluate_predictions(predictions, references, "ru", SQUAD_RULES)
+    assert mlqa["exact_match_per_example"] == [100.0, 0.0]
+    assert squad["exact_match_per_example"] == [0.0, 100.0]
+    assert squad["f1"] == pytest.approx(50.0) and mlqa["f1"] == pytest.approx((100 + 200 / 3) / 2)

@@ -91,15 +91,19 @@ class _Record:
     context: Any = None
 
 
-def read_qa_file(path: str | Path, *, allow_unanswerable: bool = False) -> datasets.Dataset:
+def read_qa_file(
+    path: str | Path, *, allow_unanswerable: bool = False, allow_repeated_ids: bool = False
+) -> datasets.Dataset:
     """Read a local QA file into a dataset with ``QA_FEATURES``.
 
     Accepted layouts: SQuAD JSON (``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}``, as XQuAD,
     MLQA and TyDi GoldP ship), flattened records as a JSON list, as ``{"data": [records]}``, or as JSON Lines
     (``.jsonl``, or a ``.json`` file holding one object per line). Every answer must satisfy
     ``context[answer_start:answer_start + len(text)] == text``; questions without answers are refused unless
-    ``allow_unanswerable``. Mistakes raise ``InputError`` naming the file, the question id and, for JSON Lines, the
-    line.
+    ``allow_unanswerable``, and a file in which no question has an answer text is refused as unlabelled (a
+    label-stripped test copy). Question ids must be unique (predictions are keyed by id) unless
+    ``allow_repeated_ids`` (training files: TyDi GoldP's English train reuses ids), where the repeats are counted in
+    one warning. Mistakes raise ``InputError`` naming the file, the question id and, for JSON Lines, the line.
     """
     path = Path(path)
     try:
@@ -109,20 +113,49 @@ def read_qa_file(path: str | Path, *, allow_unanswerable: bool = False) -> datas
     except UnicodeDecodeError as error:
         raise InputError(f"not UTF-8 text ({error.reason} at byte {error.start})", path) from None
 
-    records = _json_lines(text, path) if path.suffix == ".jsonl" else _json_document(text, path)
+    records = list(_json_lines(text, path) if path.suffix == ".jsonl" else _json_document(text, path))
+    if records and not allow_unanswerable and not any(_has_answer_text(record) for record in records):
+        raise InputError(
+            f"the file appears unlabelled: none of its {len(records)} questions has an answer text (a "
+            "label-stripped test copy cannot be scored; use the labelled release)",
+            path,
+        )
     columns: dict[str, list] = {name: [] for name in QA_COLUMNS}
     first_seen: dict[str, str] = {}
+    repeated = 0
     for record in records:
         row = _validate(record, path, allow_unanswerable)
         if row["id"] in first_seen:
-            message = f"question id {row['id']!r} ({record.where}) already used by {first_seen[row['id']]}"
-            raise InputError(message, path, record.line)
-        first_seen[row["id"]] = record.where
+            if not allow_repeated_ids:
+                message = f"question id {row['id']!r} ({record.where}) already used by {first_seen[row['id']]}"
+                raise InputError(message, path, record.line)
+            repeated += 1
+        first_seen.setdefault(row["id"], record.where)
         for name in QA_COLUMNS:
             columns[name].append(row[name])
     if not columns["id"]:
         raise InputError("no questions found", path)
+    if repeated:
+        logger.warning(
+            "%s: %d of %d questions reuse an id of an earlier question (kept: ids identify nothing in training)",
+            path, repeated, len(columns["id"]),
+        )  # fmt: skip
     return datasets.Dataset.from_dict(columns, features=QA_FEATURES)
+
+
+def _has_answer_text(record: _Record) -> bool:
+    """Whether a raw question has a non-empty answer text, in either layout. Malformed questions (no ``answers``,
+    wrong types) count as labelled, so that validation reports what is wrong with them."""
+    answers = record.raw.get("answers") if isinstance(record.raw, dict) else None
+    if isinstance(answers, dict):
+        texts = answers.get("text")
+    elif isinstance(answers, list):
+        texts = [answer.get("text") if isinstance(answer, dict) else answer for answer in answers]
+    else:
+        return True
+    if not isinstance(texts, list):
+        return True
+    return any(not isinstance(answer, str) or answer.strip() for answer in texts)
 
 
 def _json_document(text: str, path: Path) -> Iterator[_Record]:
@@ -385,6 +418,8 @@ def load_eval_set(eval_set: EvalSet | str, cache_dir: str | None = None) -> data
         dataset = standardize_columns(dataset)
     if eval_set.id_prefix is not None:
         dataset = _filter_tydi_language(dataset, eval_set)
+    if len(dataset) and not any(text.strip() for answers in dataset["answers"] for text in answers["text"]):
+        raise InputError(f"{eval_set.describe()} appears unlabelled: no question has an answer text", eval_set.path)
     logger.info("Evaluation set %s: %d questions", eval_set.describe(), len(dataset))
     return dataset
 

@@ -32,7 +32,7 @@ ANSWER_IN_WINDOW = 1
 ANSWER_OUTSIDE_WINDOW = 0
 NO_ANSWER = -1  # the example has no answer at all (SQuAD 2.0 style)
 
-TRAIN_BOOKKEEPING_COLUMNS = ("example_id", "answer_status")
+TRAIN_BOOKKEEPING_COLUMNS = ("example_id", "window_index", "answer_status")
 """Columns of the training features that the model does not take; drop them after :func:`train_window_stats`."""
 
 
@@ -126,8 +126,11 @@ def prepare_train_features(
     encoding = _tokenize(examples, tokenizer, max_length, doc_stride, padding)
     sample_of_feature = encoding.pop("overflow_to_sample_mapping")
     offset_mapping = encoding.pop("offset_mapping")
-    start_positions, end_positions, example_ids, statuses = [], [], [], []
+    start_positions, end_positions, example_ids, statuses, window_indices = [], [], [], [], []
     for index, sample in enumerate(sample_of_feature):
+        # Windows of one example are consecutive; counting them (rather than grouping by id) keeps examples apart
+        # when training files reuse question ids.
+        window_indices.append(window_indices[-1] + 1 if index and sample_of_feature[index - 1] == sample else 0)
         answers = examples["answers"][sample]
         cls_index = _cls_index(encoding["input_ids"][index], tokenizer)
         span = None
@@ -147,6 +150,7 @@ def prepare_train_features(
     features["start_positions"] = start_positions
     features["end_positions"] = end_positions
     features["example_id"] = example_ids
+    features["window_index"] = window_indices
     features["answer_status"] = statuses
     return features
 
@@ -191,10 +195,12 @@ class TrainWindowStats:
 
 
 def train_window_stats(features: Mapping[str, Sequence[Any]]) -> TrainWindowStats:
-    """Count, from mapped training features (a ``Dataset`` or column dict), examples whose answer every window lost."""
-    example_ids = np.asarray(list(features["example_id"]), dtype=object)
+    """Count, from mapped training features (a ``Dataset`` or column dict), examples whose answer every window lost.
+
+    Examples are told apart by their first window (``window_index`` 0), not by id, which training data may reuse.
+    """
     statuses = np.asarray(list(features["answer_status"]), dtype=np.int64)
-    _, example_index = np.unique(example_ids, return_inverse=True)
+    example_index = np.cumsum(np.asarray(list(features["window_index"]), dtype=np.int64) == 0) - 1
     n_examples = int(example_index.max()) + 1 if example_index.size else 0
     # Per example: the best status over its windows (1 if any window holds the answer).
     best = np.full(n_examples, NO_ANSWER - 1, dtype=np.int64)
