@@ -142,9 +142,12 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
     monkeypatch.setattr(runner, "run_step", fake_run)
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
     assert dict(calls) == {"xnli-original-seed1": ["--overwrite_output_dir"], "xnli-adjusted-es-seed1": [],
-                           "analysis-es-seed1": [], "xsr-original-es-seed1": [], "xsr-adjusted-es-seed1": []}  # fmt: skip
+                           "analysis-es-seed1": [], "xsr-original-es-seed1": [],
+                           "xsr-adjusted-es-seed1": []}  # fmt: skip
     manifest = json.loads((tmp_path / "study" / "study_manifest.json").read_text())
     assert all(step["done"] for step in manifest["steps"])
+    disk = {step["name"]: step["disk_bytes"] for step in manifest["steps"]}
+    assert disk["adjust-es-seed1"] == 2 and disk["xnli-original-seed1"] == 4  # "{}" marker (+ the crash's config)
     calls.clear()
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
     assert calls == []

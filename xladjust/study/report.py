@@ -265,7 +265,7 @@ def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[Mod
     for variant, layer, metric in tables:
         here = [d for d in distances if (d.variant, d.layer, d.metric) == (variant, layer, metric)]
         languages = list(dict.fromkeys(d.language for d in here))
-        models = list(dict.fromkeys(d.model for d in here))
+        models = sorted({d.model for d in here}, key=_model_order)
         lines += ["", f"## analysis ({variant}, layer {layer}, {metric}): share of links with Δ > 0 (%) / mean Δ", ""]
         lines += ["| model | " + " | ".join(languages) + " |", "| --- |" + " --- |" * len(languages)]
         for model in models:
@@ -293,6 +293,12 @@ def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[Mod
                                              alpha)  # fmt: skip
                     lines.append(f"| {comparison.replace('->', ' → ')} | {language} | {related} | {unrelated} |")
     return lines
+
+
+def _model_order(label: str) -> tuple[str, bool, str]:
+    """original, adjusted, then original+TASK, adjusted+TASK per task (analysis_results.json sorts its keys)."""
+    encoder, _, task = label.partition("+")
+    return task, encoder != "original", label
 
 
 def _change_text(means: Sequence[float], p_values: Sequence[float], alpha: float) -> str:
