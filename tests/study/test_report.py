@@ -47,6 +47,7 @@ def test_cross_lingual_qa_is_its_own_section(tmp_path):
     assert "| mlqa.en.es |" in report[cross:] and "| mlqa.es.en |" in report[cross:]
     assert "| xquad.es |" not in report[cross:]
     assert (out / "qa.png").is_file() and (out / "qa.cross-lingual.png").is_file()
+    assert not (out / "data_size.png").exists() and not (out / "analysis.csv").exists()  # neither in this study
     rows = {(r["eval_set"], r["variant"]): r for r in csv.DictReader((out / "report.csv").open())}
     assert rows[("mlqa.en.es", "adjusted")]["group"] == "cross-lingual"
 
@@ -162,11 +163,3 @@ def test_data_size_table_and_figure(tmp_path, caplog):
     assert (out / "data_size.png").read_bytes()[:4] == b"\x89PNG"
     rows = list(csv.DictReader((out / "report.csv").open()))
     assert {r["pairs"] for r in rows if r["variant"] == "pairs-250k"} == {"250000"}
-
-
-def test_no_data_size_figure_without_a_sweep(tmp_path):
-    from tests.test_run_report import make_xnli_study
-
-    make_xnli_study(tmp_path / "study", n=30)
-    run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"), "--samples", "20"])
-    assert not (tmp_path / "r" / "data_size.png").exists() and not (tmp_path / "r" / "analysis.csv").exists()
