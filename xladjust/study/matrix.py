@@ -44,7 +44,8 @@ Config schema (JSON; every key optional except ``model_name_or_path``; see confi
     analysis             {"enabled", "task_models" (default true: add the task models fine-tuned from each
                          encoder), "args": {flag: value}}
     xsr                  {"enabled", "args": {run_analysis.py option: value}}  (sentence retrieval per language
-                         and encoder variant, e.g. {"retrieval_corpus": "tatoeba", "layers": [8, -1]})
+                         and encoder variant, e.g. {"retrieval_corpus": "tatoeba", "layers": [8, -1]}; no
+                         section: no XSR steps)
     common_args          options added to every adjustment and task step (e.g. report_to, bf16)
     report               {"enabled", "args": {run_report.py option: value}}  (run at the end of reproduce.py)
 
@@ -283,7 +284,7 @@ class _Matrix:
                         steps.append(step)
         if self.config.get("analysis", {}).get("enabled", True):
             steps += self.analysis_steps()
-        if self.config.get("xsr", {}).get("enabled", True):
+        if "xsr" in self.config and self.config["xsr"].get("enabled", True):  # older configs have no XSR section
             steps += self.xsr_steps()
         return steps
 
