@@ -58,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="Study config (JSON), e.g. configs/paper.json.")
     parser.add_argument("--dry_run", action="store_true", help="Print the commands, run nothing.")
     parser.add_argument(
-        "--only", nargs="+", action="extend", default=[], help="Filters: task=, variant=, language=, seed= (a,b)."
+        "--only", nargs="+", action="extend", default=[], help="Filters: task= variant= language= seed= pairs= (a,b)."
     )
     parser.add_argument(
         "--set", nargs="+", action="extend", default=[], dest="overrides", help="Config overrides PATH=JSON."
