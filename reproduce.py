@@ -4,6 +4,7 @@
     python reproduce.py --config configs/paper.json                 # everything; finished steps are skipped
     python reproduce.py --config configs/paper.json --dry_run       # print the commands only
     python reproduce.py --config configs/paper.json --only task=xnli language=es seed=1 variant=original
+    python reproduce.py --config configs/data_size.json --dry_run   # max_train_pairs 5K … 250K (extends paper.json)
 
 Every step runs a script of this repository (run_adjust.py, run_xnli.py, run_ner.py, run_qa.py, run_analysis.py)
 under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current Python), one at a
@@ -23,8 +24,9 @@ joint 120k pairs; XNLI fine-tuning on the 393k English pairs for 2 epochs at ~50
 WikiANN NER (20k sentences, 3 epochs) ≈ 2–3 min; QA (SQuAD, ~89k features of 384 subwords, 2 epochs at
 ~150 features/s) ≈ 20–25 min. Per seed: 5 adjustments (≈ 40 min) and 7 fine-tunings per task (original, 4 per
 language, joint, continual; continual learning adds ~30 % for its alignment batches) ≈ 4 h XNLI + 3 h QA +
-0.3 h NER, so ≈ 8 h per seed and about a day for 3 seeds. Measure your own rate on the first adjustment
-(``train_samples_per_second`` in its ``all_results.json``) before planning.
+0.3 h NER, so ≈ 8 h per seed and about a day for 3 seeds; configs/paper.json adds 4 per-language continual runs
+per task (≈ +6 h per seed), the analyses and Tatoeba retrieval (minutes). Measure your own rate on the first
+adjustment (``train_samples_per_second`` in its ``all_results.json``) before planning.
 
 A small slice (minutes): one language, one task, one seed, a few hundred steps::
 
@@ -56,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="Study config (JSON), e.g. configs/paper.json.")
     parser.add_argument("--dry_run", action="store_true", help="Print the commands, run nothing.")
     parser.add_argument(
-        "--only", nargs="+", action="extend", default=[], help="Filters: task=, variant=, language=, seed= (a,b)."
+        "--only", nargs="+", action="extend", default=[], help="Filters: task= variant= language= seed= pairs= (a,b)."
     )
     parser.add_argument(
         "--set", nargs="+", action="extend", default=[], dest="overrides", help="Config overrides PATH=JSON."

@@ -16,10 +16,15 @@ from the per-example files of each run, ``predictions/{split}_{set}.jsonl``, the
 - ``gold`` / ``predicted`` tag lists (run_ner.py): entity counts per sentence, corpus F1 (strict IOB2);
 - ``gold`` / ``predicted`` labels (run_xnli.py): 1/0 correctness, accuracy.
 
-A set's language is its name (``es``) or the context language of a QA set (``xquad.es``, ``mlqa.es.en``,
-``tydiqa.ru``). A per-language run (``adjusted``, language es) contributes its es sets only; the other variants'
-runs contribute every set. ``--split auto`` reads the test split (``predict``) where a run has it, else
-validation (``eval``).
+- sentence retrieval (the ``xsr`` steps, run_analysis.py): ``predictions/{variant}/sentence_retrieval.{lang}.
+  layer{N}.{to_en|from_en}.jsonl`` with the gold and retrieved sentence index, 1/0 per sentence, accuracy@1.
+
+A set's language is its name (``es``), the language of a QA set (``xquad.es``, ``tydiqa.ru``) or the non-English
+language of an MLQA pair (``mlqa.es.en`` and ``mlqa.en.es`` → es). A per-language run (``adjusted``, language es)
+contributes its es sets only; the other variants' runs contribute every set. Each task's table is split into
+sections: QA into ``mono-lingual`` (XQuAD, TyDi QA, MLQA with context and question in one language) and
+``cross-lingual`` (MLQA ``mlqa.C.Q`` with C ≠ Q), sentence retrieval by layer. ``--split auto`` reads the test split
+(``predict``) where a run has it, else validation (``eval``).
 
 Every cell: mean ± sample std over seeds (in percent), the difference to the ``original`` encoder, and two p-values:
 
@@ -31,7 +36,18 @@ Every cell: mean ± sample std over seeds (in percent), the difference to the ``
 Multiple comparisons: within each task, the p-values of all cells are adjusted together (``--correction holm``
 (default), ``bonferroni`` or ``none``); a cell is marked ``*`` when the adjusted ``p_ex`` < ``--alpha`` and ``†``
 when the adjusted ``p_seed`` < ``--alpha``. Outputs: ``report.md``, ``report.csv`` (one row per cell),
-``report.json``, ``{task}.png``. The logic lives in :mod:`xladjust.study.results` and :mod:`xladjust.study.report`.
+``report.json``, ``{task}.png`` (and ``{task}.{section}.png`` for a task's further sections).
+
+Analysis steps (``analysis/...``, run_analysis.py on held-out pairs with original, adjusted, original+TASK and
+adjusted+TASK): ``report.md`` gets, per analysis variant, layer and distance, a table of the share of links with
+Δ > 0 and the mean Δ per model and language (mean ± std over seeds) and the per-link changes between models
+(mean change of the related and unrelated distances; seeds whose Wilcoxon test gave p < ``--alpha``);
+``analysis.csv`` has the numbers.
+
+Data size: where the runs of a manifest carry ``pairs`` (the adjustment's ``max_train_pairs``; configs/data_size.json)
+and at least two numbers occur, ``report.md`` gets a table per task of the metric vs pairs and ``data_size.png`` a
+panel per task and language (a line per set, mean ± std over seeds, the baseline dashed). The logic lives in
+:mod:`xladjust.study.results` and :mod:`xladjust.study.report`.
 """
 
 from __future__ import annotations
@@ -46,8 +62,21 @@ from dataclasses import asdict
 
 from xladjust.analysis.significance import CORRECTIONS, TESTS
 from xladjust.errors import InputError
-from xladjust.study.report import Cell, build_cells, compare, plot_task, write_csv, write_markdown
-from xladjust.study.results import QA_RULES, QA_SCORES, find_runs
+from xladjust.study.report import (
+    Cell,
+    analysis_markdown,
+    build_cells,
+    compare,
+    data_size_cells,
+    data_size_markdown,
+    figure_names,
+    plot_data_size,
+    plot_task,
+    write_analysis_csv,
+    write_csv,
+    write_markdown,
+)
+from xladjust.study.results import QA_RULES, QA_SCORES, find_analysis_runs, find_runs, read_analysis
 
 logger = logging.getLogger("run_report")
 
@@ -90,10 +119,37 @@ def main(argv: Sequence[str] | None = None) -> list[Cell]:
         settings = {k: v for k, v in vars(args).items()}
         json.dump({"settings": settings, "cells": [asdict(c) for c in cells]}, handle, indent=2, allow_nan=True)
         handle.write("\n")
-    for task in sorted({c.task for c in cells}):
-        plot_task(cells, task, args.baseline, os.path.join(args.output_dir, f"{task}.png"))
+    for task, group, name in figure_names(cells):
+        section = [c for c in cells if c.group == group]
+        plot_task(section, task, args.baseline, os.path.join(args.output_dir, name), f"{task} {group}".strip())
+    extra = analysis_sections(args) + data_size_sections(cells, args)
+    if extra:
+        with open(os.path.join(args.output_dir, "report.md"), "a", encoding="utf-8") as handle:
+            handle.write("\n".join(extra) + "\n")
     logger.info("report written to %s", args.output_dir)
     return cells
+
+
+def analysis_sections(args: argparse.Namespace) -> list[str]:
+    """The four-model analysis tables of report.md (and analysis.csv), from the study's analysis steps."""
+    distances, changes = [], []
+    for run in find_analysis_runs(args.runs_dir, args.manifest):
+        run_distances, run_changes = read_analysis(run)
+        distances += run_distances
+        changes += run_changes
+    if not distances:
+        return []
+    write_analysis_csv(distances, os.path.join(args.output_dir, "analysis.csv"))
+    return analysis_markdown(distances, changes, args.alpha)
+
+
+def data_size_sections(cells: list[Cell], args: argparse.Namespace) -> list[str]:
+    """The metric-vs-pairs tables of report.md and data_size.png, when the runs vary the number of pairs."""
+    sized = data_size_cells(cells)
+    if not sized:
+        return []
+    plot_data_size(sized, cells, args.baseline, os.path.join(args.output_dir, "data_size.png"))
+    return data_size_markdown(sized, cells, args.baseline)
 
 
 if __name__ == "__main__":

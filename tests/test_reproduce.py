@@ -34,8 +34,9 @@ def test_dry_run_of_the_paper_matrix(capsys):
     config = load_config(str(PAPER))
     steps = build_steps(config)
     by_name = {step.name: step for step in steps}
-    # 3 seeds × (4 + 1 adjustments, 3 tasks × (original + 4 adjusted + joint + continual), 5 analyses)
-    assert len(steps) == 3 * (5 + 3 * 7 + 5)
+    # 3 seeds × (4 + 1 adjustments, 3 tasks × (original + 4 adjusted + joint + continual + 4 continual-lang),
+    # 5 analyses, 4 languages × 3 encoders (original, adjusted, joint) of sentence retrieval)
+    assert len(steps) == 3 * (5 + 3 * 11 + 5 + 12)
     for step in steps:
         assert {"task", "variant", "seed"} <= set(step.key)
         assert all(name in by_name for name in step.depends_on)
@@ -72,9 +73,10 @@ def test_dry_run_of_the_paper_matrix(capsys):
     assert values(by_name["xnli-adjusted-ru-seed1"].args, "--eval_languages") == ["en", "ru"]
     qa = by_name["qa-adjusted-es-seed1"].args
     assert value(qa, "--max_seq_length") == "384" and value(qa, "--doc_stride") == "128"
-    assert values(qa, "--eval_sets") == ["xquad.en", "mlqa.en.en", "tydiqa.en", "xquad.es", "mlqa.es.es"]
+    assert values(qa, "--eval_sets") == ["xquad.en", "mlqa.en.en", "tydiqa.en", "xquad.es", "mlqa.es.es",
+                                         "mlqa.es.en", "mlqa.en.es"]  # fmt: skip
     analysis = by_name["analysis-vi-seed1"]
-    assert analysis.script == "run_analysis.py" and analysis.depends_on == ["adjust-vi-seed1"]
+    assert analysis.script == "run_analysis.py" and analysis.depends_on[0] == "adjust-vi-seed1"
 
     assert reproduce.main(["--config", str(PAPER), "--dry_run"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -150,9 +152,12 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
     monkeypatch.setattr(runner, "run_step", fake_run)
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
     assert dict(calls) == {"xnli-original-seed1": ["--overwrite_output_dir"], "xnli-adjusted-es-seed1": [],
-                           "analysis-es-seed1": []}  # fmt: skip
+                           "analysis-es-seed1": [], "xsr-original-es-seed1": [],
+                           "xsr-adjusted-es-seed1": []}  # fmt: skip
     manifest = json.loads((tmp_path / "study" / "study_manifest.json").read_text())
     assert all(step["done"] for step in manifest["steps"])
+    disk = {step["name"]: step["disk_bytes"] for step in manifest["steps"]}
+    assert disk["adjust-es-seed1"] == 2 and disk["xnli-original-seed1"] == 4  # "{}" marker (+ the crash's config)
     calls.clear()
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
     assert calls == []

@@ -122,6 +122,15 @@ def test_set_language():
     assert [set_language(n) for n in ("es", "xquad.es", "mlqa.vi.en", "tydiqa.ru", "mlqa.es.en:test")] == [
         "es", "es", "vi", "ru", "es"
     ]  # fmt: skip
+    # MLQA pairs belong to their non-English language, whichever side it is on (context en, question es → es)
+    names = (
+        "mlqa.en.es",
+        "mlqa.en.hi:validation",
+        "mlqa.en.vi-validation",
+        "mlqa.en.en",
+        "sentence_retrieval.ru.layer8.to_en",
+    )
+    assert [set_language(n) for n in names] == ["es", "hi", "vi", "en", "ru"]
 
 
 def test_no_runs_is_a_clear_error(tmp_path):

@@ -1,5 +1,6 @@
 """A study's runs and their per-example scores: where the runs are (manifest or folder layout) and what each
-predictions file holds (QA EM/F1, NER entity counts, NLI correctness)."""
+predictions file holds (QA EM/F1, NER entity counts, NLI and sentence-retrieval correctness), and the analysis
+steps' distance summaries."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 NON_TASKS = {"adjust", "analysis", "report", "logs"}
 _SPLIT = re.compile(r"^(eval|predict)_(.+?)(_scores)?$")
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
+_CROSS_LINGUAL = re.compile(r"^mlqa\.([a-z]{2})\.([a-z]{2})(?:[-:].*)?$")
+_RETRIEVAL = re.compile(r"^sentence_retrieval\.([a-z]{2,3})\.layer(-?\d+)\.(to_en|from_en)$")
+QA_BENCHMARKS = ("xquad", "mlqa", "tydiqa")
 
 
 @dataclass
@@ -30,6 +35,7 @@ class Run:
     language: str | None
     seed: int
     output_dir: str
+    pairs: int | None = None  # max_train_pairs of the adjustment behind the encoder (from the manifest)
 
 
 @dataclass
@@ -60,7 +66,8 @@ def runs_from_manifest(path: str) -> list[Run]:
         if step.get("task") in NON_TASKS:
             continue
         folder = locate(step["output_dir"], base, manifest.get("config", {}).get("output_dir"))
-        runs.append(Run(step["task"], step["variant"], step.get("language"), int(step["seed"]), folder))
+        pairs = int(step["pairs"]) if step.get("pairs") is not None else None
+        runs.append(Run(step["task"], step["variant"], step.get("language"), int(step["seed"]), folder, pairs))
     return runs
 
 
@@ -90,11 +97,27 @@ def find_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[Run]:
 
 
 def set_language(name: str) -> str:
-    """``es`` → es; ``xquad.es``, ``mlqa.es.en``, ``tydiqa.ru`` → the context language; ``:split``/``-split`` cut."""
+    """``es`` → es; ``xquad.es``, ``tydiqa.ru`` → its language; ``mlqa.es.en`` and ``mlqa.en.es`` → es, the
+    non-English language of the pair (so that a per-language run keeps both directions); ``:split``/``-split``
+    cut; ``sentence_retrieval.es.layer8.to_en`` → es."""
     name = re.split(r"[:]", name)[0]
     parts = name.split(".")
-    language = parts[1] if len(parts) > 1 else parts[0]
-    return language.split("-")[0] if len(parts) > 1 else language
+    if len(parts) == 1:
+        return parts[0]
+    languages = [part.split("-")[0] for part in parts[1:3] if _LANGUAGE.fullmatch(part.split("-")[0])]
+    return next((language for language in languages if language != "en"), languages[0] if languages else parts[1])
+
+
+def set_group(name: str) -> str:
+    """The report's section of a set: ``cross-lingual`` for MLQA with context and question in different languages,
+    ``mono-lingual`` for the other QA sets, ``layer N`` for sentence retrieval, "" for plain language sets."""
+    cross = _CROSS_LINGUAL.match(name)
+    if cross:
+        return "cross-lingual" if cross.group(1) != cross.group(2) else "mono-lingual"
+    if name.split(".")[0] in QA_BENCHMARKS:
+        return "mono-lingual"
+    retrieval = _RETRIEVAL.match(name)
+    return f"layer {retrieval.group(2)}" if retrieval else ""
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -160,3 +183,108 @@ def read_run(run: Run, split: str, qa_score: str, qa_rules: str = "squad") -> di
             continue
         result[name] = score_records(read_jsonl(path), qa_score, path, qa_rules)
     return result
+
+
+def read_retrieval(run: Run) -> dict[str, SetScores]:
+    """Per-sentence retrieval results of the run's own model: ``predictions/{variant}/sentence_retrieval.{lang}.
+    layer{N}.{to_en|from_en}.jsonl`` (run_analysis.py; records gold/predicted sentence index) → accuracy@1 per
+    sentence, named by the file (``sentence_retrieval.es.layer8.to_en``)."""
+    folder = Path(run.output_dir) / "predictions" / run.variant
+    result = {}
+    for path in sorted(folder.glob("sentence_retrieval.*.jsonl")):
+        if not _RETRIEVAL.match(path.stem):
+            continue
+        if run.language is not None and set_language(path.stem) != run.language:
+            continue
+        result[path.stem] = score_records(read_jsonl(path), "accuracy", path)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Analysis steps (run_analysis.py with several models on held-out pairs)
+
+
+@dataclass
+class ModelDistances:
+    """One model's distance summary in one analysis run, language, layer and metric."""
+
+    variant: str
+    language: str
+    layer: str
+    metric: str
+    model: str
+    seed: int
+    share_delta_positive: float
+    delta_mean: float
+
+
+@dataclass
+class ModelChange:
+    """Per-link changes from model A to model B (``A->B``) in one analysis run, language, layer and metric."""
+
+    variant: str
+    language: str
+    layer: str
+    metric: str
+    comparison: str
+    seed: int
+    related_mean: float
+    related_p_value: float
+    unrelated_mean: float
+    unrelated_p_value: float
+
+
+def find_analysis_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[Run]:
+    """The analysis steps of a study: from its manifest(s), else ``analysis/{group}/[LANG/]seed{n}`` folders
+    (``per_language`` → variant adjusted, ``joint`` → joint, any other group is the variant's name)."""
+    manifests = list(manifests)
+    if runs_dir and not manifests and os.path.isfile(os.path.join(runs_dir, "study_manifest.json")):
+        manifests = [os.path.join(runs_dir, "study_manifest.json")]
+    runs = []
+    for path in manifests:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+        base = os.path.dirname(os.path.abspath(path))
+        for step in manifest.get("steps", []):
+            if step.get("task") == "analysis":
+                folder = locate(step["output_dir"], base, manifest.get("config", {}).get("output_dir"))
+                runs.append(Run("analysis", step["variant"], step.get("language"), int(step["seed"]), folder))
+    if manifests or not runs_dir or not os.path.isdir(os.path.join(runs_dir, "analysis")):
+        return runs
+    for seed_dir in sorted(Path(runs_dir, "analysis").glob("**/seed*")):
+        parts = seed_dir.relative_to(Path(runs_dir, "analysis")).parts
+        match = re.fullmatch(r"seed(\d+)", parts[-1])
+        if match and len(parts) in (2, 3):
+            variant = {"per_language": "adjusted"}.get(parts[0], parts[0])
+            language = parts[1] if len(parts) == 3 else None
+            runs.append(Run("analysis", variant, language, int(match.group(1)), str(seed_dir)))
+    return runs
+
+
+def read_analysis(run: Run) -> tuple[list[ModelDistances], list[ModelChange]]:
+    """The per-model summaries and per-pair changes of ``analysis_results.json`` (layout of run_analysis.py:
+    ``languages[LANG]["layer_N"][metric]["models"|"comparisons"]``); ([], []) for an unfinished run."""
+    path = Path(run.output_dir) / "analysis_results.json"
+    if not path.is_file():
+        logger.warning("analysis run without results: %s", path)
+        return [], []
+    with open(path, encoding="utf-8") as handle:
+        results = json.load(handle)
+    distances, changes = [], []
+    for language, per_language in results.get("languages", {}).items():
+        for layer_key, per_layer in per_language.items():
+            if not layer_key.startswith("layer_"):
+                continue
+            layer = layer_key.removeprefix("layer_")
+            for metric, table in per_layer.items():
+                if not isinstance(table, dict) or "models" not in table:
+                    continue
+                where = (run.variant, language, layer, metric)
+                for model, summary in table["models"].items():
+                    distances.append(ModelDistances(*where, model, run.seed, summary["share_delta_positive"],
+                                                    summary["delta_mean"]))  # fmt: skip
+                for comparison, change in table.get("comparisons", {}).items():
+                    changes.append(ModelChange(*where, comparison, run.seed, change["related_mean"],
+                                               change["related_p_value"], change["unrelated_mean"],
+                                               change["unrelated_p_value"]))  # fmt: skip
+    return distances, changes

@@ -42,8 +42,16 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
 
 
 def manifest_entry(step: Step) -> dict[str, Any]:
-    return {**step.key, "name": step.name, "script": step.script, "output_dir": step.output_dir,
-            "depends_on": step.depends_on, "done": step.is_done()}  # fmt: skip
+    entry = {**step.key, "name": step.name, "script": step.script, "output_dir": step.output_dir,
+             "depends_on": step.depends_on, "done": step.is_done()}  # fmt: skip
+    if entry["done"]:  # task runs keep their final model (the four-model analysis reads it): its disk cost
+        entry["disk_bytes"] = folder_bytes(step.output_dir)
+    return entry
+
+
+def folder_bytes(folder: str) -> int:
+    """Bytes of the files under ``folder`` (links not followed)."""
+    return sum(path.lstat().st_size for path in Path(folder).rglob("*") if path.is_file() and not path.is_symlink())
 
 
 def write_manifest(config: dict[str, Any], steps: Sequence[Step]) -> str:
