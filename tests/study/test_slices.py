@@ -100,3 +100,25 @@ def test_cross_lingual_mlqa_slice(tiny_bert, tmp_path, monkeypatch):
     assert "| mlqa.en.es |" in report[cross:] and "| mlqa.es.en |" in report[cross:]
     results = json.loads((study / "qa/original/seed1/all_results.json").read_text())
     assert {"eval_mlqa.es.en_f1", "eval_mlqa.en.es_f1"} <= set(results)
+
+
+def test_sentence_retrieval_slice(tiny_bert, tmp_path, monkeypatch):
+    """XSR steps run run_analysis.py on local Tatoeba files (no alignment, no Hub), and the report pairs the
+    adjusted encoder with the original sentence by sentence, per layer."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = tiny_config(tiny_bert, tmp_path / "study")
+    config.update(seeds=[1])
+    config["xsr"] = {"enabled": True, "args": {"retrieval_corpus": "tatoeba", "layers": [1, -1],
+                                               "tatoeba_dir": str(FIXTURES / "tatoeba")}}  # fmt: skip
+    study = run_slice(config, tmp_path, "task=xsr", "language=es", "seed=1")
+
+    assert not (study / "xnli").exists()  # only the adjustment the adjusted encoder needs ran besides XSR
+    for variant in ("original", "adjusted"):
+        folder = study / "xsr" / variant / "es" / "seed1"
+        results = json.loads((folder / "analysis_results.json").read_text())
+        scores = results["sentence_retrieval"]["es"]["1"][variant]
+        assert scores["corpus"] == "tatoeba" and 0 <= scores["to_en"] <= 1
+        assert (folder / "predictions" / variant / "sentence_retrieval.es.layer1.to_en.jsonl").is_file()
+        assert not (folder / "alignments").exists()
+    report = (study / "report" / "report.md").read_text()
+    assert "sentence_retrieval.es.layer1.to_en" in report and "sentence_retrieval.es.layer-1.from_en" in report
