@@ -44,6 +44,7 @@ class XLTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.model_card = model_card
         self.loss_head: torch.nn.Module | None = None
+        self._head_window_closed = True
         self._component_sums: dict[str, torch.Tensor] = {}
         self._component_steps = 0
 
@@ -58,7 +59,12 @@ class XLTrainer(Trainer):
         return optimizer
 
     def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch=None) -> torch.Tensor:
+        # The Trainer zeroes only the model's gradients after an optimizer step; the head's start a new window here.
+        if self._head_window_closed:
+            for parameter in self.loss_head_parameters():
+                parameter.grad = None
         loss = super().training_step(model, inputs, num_items_in_batch)
+        self._head_window_closed = self.accelerator.sync_gradients
         head = [p for p in self.loss_head_parameters() if p.grad is not None]
         # DDP averages the model's gradients when the accumulation window closes; do the same for the head.
         if head and self.accelerator.num_processes > 1 and self.accelerator.sync_gradients:

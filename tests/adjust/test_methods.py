@@ -87,7 +87,7 @@ def naive_objective(model, reference, initial, projection, tokenizer, pairs, lay
             words = [("tgt", p, w) for p in range(len(pairs)) for w in range(len(target[p]))]
             words += [("en", p, w) for p in range(len(pairs)) for w in range(len(anchor[p]))]
 
-            def vector(word):
+            def vector(word, target=target, anchor=anchor):
                 side, p, w = word
                 return project(target[p][w] if side == "tgt" else anchor[p][w])
 

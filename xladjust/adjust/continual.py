@@ -86,14 +86,17 @@ class ContinualLearningArguments:
         self.align_layers = resolve_layers(self.align_layer, self.align_layers, "--align_layers")
 
     def objective_options(self) -> ObjectiveOptions:
-        return ObjectiveOptions(
-            self.align_alignment_target,
-            self.align_alignment_loss,
-            self.align_contrastive_negatives,
-            self.align_temperature,
-            self.align_projection_layers,
-            self.align_regularization,
-        )
+        try:
+            return ObjectiveOptions(
+                self.align_alignment_target,
+                self.align_alignment_loss,
+                self.align_contrastive_negatives,
+                self.align_temperature,
+                self.align_projection_layers,
+                self.align_regularization,
+            )
+        except InputError as error:  # name the flag as the user typed it
+            raise InputError(str(error).replace("--", "--align_", 1)) from None
 
     @property
     def enabled(self) -> bool:
