@@ -23,22 +23,14 @@ def objective_record(output) -> dict:
     return json.loads((output / "adjustment_config.json").read_text())["objective"]
 
 
+def adjust_es(model, output, *extra: str) -> dict[str, float]:
+    """Train on the Spanish fixture pairs with their alignment file."""
+    return run_adjust.main(adjust_args(model, output, ["es"], True, "--do_train", *extra))
+
+
 def test_frozen_target_is_recorded_and_reports_the_held_out_mse(tiny_bert, tmp_path):
     output = tmp_path / "out"
-    results = run_adjust.main(
-        adjust_args(
-            tiny_bert,
-            output,
-            ["es"],
-            True,
-            "--do_train",
-            "--max_steps",
-            "3",
-            "--alignment_target",
-            "frozen",
-            *HELD_OUT,
-        )  # fmt: skip
-    )
+    results = adjust_es(tiny_bert, output, "--max_steps", "3", "--alignment_target", "frozen", *HELD_OUT)
     assert objective_record(output)["alignment_target"] == "frozen"
     assert '"alignment_target": "frozen"' in (output / "README.md").read_text()
     for key in ("eval_alignment_loss", "eval_regularization_loss", "eval_before_alignment_loss"):
@@ -48,7 +40,7 @@ def test_frozen_target_is_recorded_and_reports_the_held_out_mse(tiny_bert, tmp_p
 
 def test_defaults_are_the_paper_and_are_recorded(tiny_bert, tmp_path):
     output = tmp_path / "out"
-    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1"))
+    adjust_es(tiny_bert, output, "--max_steps", "1")
     assert objective_record(output) == {
         "alignment_target": "trained", "alignment_loss": "mse", "contrastive_negatives": "linked",
         "temperature": 0.1, "projection_layers": 0, "regularization": "english_vectors", "layers": [-1],
@@ -62,7 +54,7 @@ CONTRASTIVE = ["--alignment_loss", "contrastive", "--contrastive_negatives", "al
 
 def test_contrastive_head_is_trained_checkpointed_resumed_and_never_saved_into_the_encoder(tiny_bert, tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    run_adjust.main(adjust_args(tiny_bert, straight, ["es"], True, "--do_train", "--max_steps", "6", *CONTRASTIVE))
+    adjust_es(tiny_bert, straight, "--max_steps", "6", *CONTRASTIVE)
     heads = [load_file(straight / f"checkpoint-{step}" / LOSS_HEAD_FILE) for step in (3, 6)]
     assert set(heads[0]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
     assert not torch.equal(heads[0]["0.weight"], heads[1]["0.weight"])  # the optimizer trains it
@@ -75,10 +67,8 @@ def test_contrastive_head_is_trained_checkpointed_resumed_and_never_saved_into_t
 
     # Interrupted at step 3 and resumed: the same weights as the straight run only if the head (and its optimizer
     # state) came back from the checkpoint and its gradients were zeroed after every step.
-    run_adjust.main(adjust_args(tiny_bert, interrupted, ["es"], True, "--do_train", "--max_steps", "3", *CONTRASTIVE))
-    results = run_adjust.main(
-        adjust_args(tiny_bert, interrupted, ["es"], True, "--do_train", "--max_steps", "6", *CONTRASTIVE, "--do_eval")
-    )
+    adjust_es(tiny_bert, interrupted, "--max_steps", "3", *CONTRASTIVE)
+    results = adjust_es(tiny_bert, interrupted, "--max_steps", "6", *CONTRASTIVE, "--do_eval")
     resumed, reference = load_file(interrupted / "model.safetensors"), load_file(straight / "model.safetensors")
     for key, tensor in reference.items():
         torch.testing.assert_close(resumed[key], tensor, rtol=1e-5, atol=1e-6, msg=key)
@@ -90,24 +80,8 @@ def test_contrastive_head_is_trained_checkpointed_resumed_and_never_saved_into_t
 
 def test_parameter_regulariser_trains_the_drift_and_still_reports_the_english_mse(tiny_bert, tmp_path):
     output = tmp_path / "out"
-    results = run_adjust.main(
-        adjust_args(
-            tiny_bert,
-            output,
-            ["es"],
-            True,
-            "--do_train",
-            "--max_steps",
-            "4",
-            "--regularization",
-            "parameters",
-            "--regularization_weight",
-            "0.5",
-            "--warmup_steps",
-            "0",
-            *HELD_OUT,
-        )  # fmt: skip
-    )
+    drift = ["--regularization", "parameters", "--regularization_weight", "0.5", "--warmup_steps", "0"]
+    results = adjust_es(tiny_bert, output, "--max_steps", "4", *drift, *HELD_OUT)
     history = json.loads((output / "trainer_state.json").read_text())["log_history"]
     logs = [entry for entry in history if "loss" in entry]
     # The squared distance of the weights from the start: zero before the first update, then growing.
@@ -120,11 +94,8 @@ def test_parameter_regulariser_trains_the_drift_and_still_reports_the_english_ms
 
 def test_several_layers_report_held_out_losses_per_layer(tiny_bert, tmp_path):
     output = tmp_path / "out"
-    results = run_adjust.main(
-        adjust_args(
-            tiny_bert, output, ["es", "ru"], True, "--do_train", "--max_steps", "2", "--layers", "1", "2", *HELD_OUT
-        )  # fmt: skip
-    )
+    args = adjust_args(tiny_bert, output, ["es", "ru"], True, "--do_train", "--max_steps", "2", "--layers", "1", "2")
+    results = run_adjust.main(args + HELD_OUT)
     for prefix in ("eval", "eval_before"):
         per_layer = [results[f"{prefix}_layer{n}_alignment_loss"] for n in (1, 2)]
         assert results[f"{prefix}_alignment_loss"] == pytest.approx(sum(per_layer) / 2, rel=1e-6)
@@ -135,7 +106,7 @@ def test_several_layers_report_held_out_losses_per_layer(tiny_bert, tmp_path):
 
 def test_layer_is_an_alias_of_layers(tiny_bert, tmp_path, capsys):
     output = tmp_path / "out"
-    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1", "--layer", "1"))
+    adjust_es(tiny_bert, output, "--max_steps", "1", "--layer", "1")
     config = json.loads((output / "adjustment_config.json").read_text())
     assert config["objective"]["layers"] == [1] and config["loss"]["layer"] == 1
     args = adjust_args(tiny_bert, tmp_path / "bad", ["es"], True, "--do_train", "--layer", "1", "--layers", "2")

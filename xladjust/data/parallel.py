@@ -3,7 +3,7 @@
 A corpus is a list of :class:`AlignedPair`: target-language words, English words and links
 ``(target_index, english_index)``. Sources are plain files (``TARGET ||| ENGLISH`` plus a Pharaoh
 alignment file), or a ``datasets`` dataset with a translation column; pairs without an alignment
-file are aligned with eflomal.
+file are aligned with eflomal (or another :class:`WordAligner`, e.g. SimAlign's matching).
 """
 
 from __future__ import annotations
