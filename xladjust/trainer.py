@@ -185,7 +185,7 @@ class AlignmentTrainer(XLTrainer):
     def evaluate_original(self, eval_dataset: Any = None, metric_key_prefix: str = "eval_before") -> dict[str, float]:
         """The same held-out losses for the frozen original encoder: the "before" of a before/after comparison."""
         if self.objective.reference is None:
-            raise ValueError("the original encoder is only kept when regularization_weight > 0")
+            raise ValueError("the original encoder was not kept: build the objective with keep_reference=True")
         return self._held_out_metrics(self.objective.reference, eval_dataset, metric_key_prefix)
 
     def _held_out_metrics(self, encoder: torch.nn.Module, eval_dataset: Any, prefix: str) -> dict[str, float]:
