@@ -22,7 +22,13 @@ from transformers import AutoModel, AutoTokenizer, TrainingArguments, set_seed
 from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_datasets
 from xladjust.adjust.objective import AlignmentObjective, freeze_pooler
-from xladjust.arguments import AlignmentArguments, ModelArguments, ParallelDataArguments
+from xladjust.arguments import (
+    AdjustmentMethodArguments,
+    AlignmentArguments,
+    ModelArguments,
+    ParallelDataArguments,
+)
+from xladjust.data.embedding_alignment import build_aligner
 from xladjust.data.parallel import load_parallel_corpora, write_held_out
 from xladjust.model_card import ModelCardInfo
 from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging, write_json
@@ -51,18 +57,30 @@ class AdjustTrainingArguments(TrainingArguments):
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, loss_args, training_args = parse_arguments(
-        (ModelArguments, ParallelDataArguments, AlignmentArguments, AdjustTrainingArguments), argv
+    model_args, data_args, loss_args, method_args, training_args = parse_arguments(
+        (
+            ModelArguments,
+            ParallelDataArguments,
+            AlignmentArguments,
+            AdjustmentMethodArguments,
+            AdjustTrainingArguments,
+        ),
+        argv,
     )
+    method_args.take_layer_alias(loss_args)
     training_args.remove_unused_columns = False
     setup_logging(training_args)
     checkpoint = prepare_output_dir(training_args, training_args.overwrite_output_dir)
     set_seed(training_args.seed)
 
-    # 1. Parallel data: read, align with eflomal where no alignment file is given, filter, split off held-out pairs.
+    # 1. Parallel data: read, align (eflomal, or SimAlign on the original encoder) where no alignment file is given,
+    #    filter, split off held-out pairs.
     with training_args.main_process_first(desc="reading and aligning parallel data"):
         corpora = load_parallel_corpora(
-            data_args, training_args.seed, alignment_cache_dir=os.path.join(training_args.output_dir, "alignments")
+            data_args,
+            training_args.seed,
+            alignment_cache_dir=os.path.join(training_args.output_dir, "alignments"),
+            aligner=build_aligner(data_args, model_args, training_args.device),
         )
 
     # 2. Tokenise once: token ids, word→subword maps and links in subword-pooled word numbers.
@@ -85,7 +103,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if corpus.held_out:
             logger.info("%s: held-out %s", corpus.language, corpus.held_out_stats.as_dict())
 
-    # 3. The encoder being adjusted, and the loss with its frozen copy of the original.
+    # 3. The encoder being adjusted, and the loss with its frozen copy of the original (also kept for the held-out
+    #    metrics, whatever the training loss needs).
     model = AutoModel.from_pretrained(
         model_args.model_name_or_path,
         cache_dir=model_args.cache_dir,
@@ -93,7 +112,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         token=model_args.token,
     )
     freeze_pooler(model)
-    objective = AlignmentObjective(model, loss_args.word_pooling, loss_args.layer, loss_args.regularization_weight)
+    objective = AlignmentObjective(
+        model,
+        loss_args.word_pooling,
+        method_args.layers,
+        loss_args.regularization_weight,
+        options=method_args.objective_options(),
+        keep_reference=training_args.do_eval and held_out_dataset is not None,
+    )
 
     adjustment_config = {
         "base_model": model_args.model_name_or_path,
@@ -101,6 +127,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "data": {c.language: {"train": c.stats.as_dict(), "held_out": c.held_out_stats.as_dict()} for c in corpora},
         "parallel_data": asdict(data_args),
         "loss": asdict(loss_args),
+        "objective": asdict(method_args),
     }
     trainer = AlignmentTrainer(
         model=model,
@@ -121,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             languages=["en", *data_args.languages],
             data=[f"{c.language}: {c.stats.pairs_used} pairs, {c.stats.links_used} word links" for c in corpora],
             tags=["cross-lingual-adjustment", "multilingual"],
-            settings={k: adjustment_config[k] for k in ("parallel_data", "loss")},
+            settings={k: adjustment_config[k] for k in ("parallel_data", "loss", "objective")},
             datasets=[data_args.parallel_dataset_name] if data_args.parallel_dataset_name else [],
         ),
     )

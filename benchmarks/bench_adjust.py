@@ -28,8 +28,16 @@ the per-repetition step/floor ratios of mean step times. Peak memory comes from 
 mode running the first ``--warmup`` + 1 steps: peak RSS (VmHWM: Python, torch, the dataset, both encoders,
 gradients, optimizer state, activations) on CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
 
+``--objectives`` adds one line per adjustment-method variant (docs/run_adjust.md, "Methods"): the Trainer step
+alone (there is a hand-written floor for the paper's ``mse`` objective only), pairs/s, its CPU share and peak
+memory, medians over ``--repeats`` runs: ``mse`` (the paper: floor and step as above), ``frozen``,
+``contrastive-linked``, ``contrastive-all``, ``contrastive-head`` (all negatives and the 2-layer projection head),
+``parameters`` (parameter-drift regulariser) and ``layers-8-12`` (hidden layers 8 and 12 of base; the same
+fractions, 3 and 4, of small's 4 layers).
+
     python benchmarks/bench_adjust.py                       # small and base on CPU (about 9-10 minutes if idle)
     python benchmarks/bench_adjust.py --configs small --steps 5 --repeats 1
+    python benchmarks/bench_adjust.py --objectives mse contrastive-linked contrastive-all parameters layers-8-12
     python benchmarks/bench_adjust.py --device cuda --bf16 --json out.json
 """
 
@@ -69,7 +77,7 @@ from transformers import BertConfig, BertModel, Trainer, TrainerCallback  # noqa
 
 from run_adjust import AdjustTrainingArguments  # noqa: E402
 from xladjust.adjust.collator import AlignedPairCollator  # noqa: E402
-from xladjust.adjust.objective import AlignmentObjective, freeze_pooler  # noqa: E402
+from xladjust.adjust.objective import AlignmentObjective, ObjectiveOptions, freeze_pooler  # noqa: E402
 from xladjust.adjust.pooling import pool_words  # noqa: E402
 from xladjust.trainer import AlignmentTrainer  # noqa: E402
 
@@ -77,6 +85,19 @@ VOCAB_SIZE = 119_547  # mBERT
 PAD_ID, CLS_ID, SEP_ID, FIRST_WORD_ID = 0, 101, 102, 1000
 LINKED_FRACTION = 0.7
 MODES = ("floor", "step")
+# The objectives --objectives knows: method options, and whether the layers are "8 and 12 of 12" (scaled).
+OBJECTIVES: dict[str, tuple[ObjectiveOptions, bool]] = {
+    "mse": (ObjectiveOptions(), False),
+    "frozen": (ObjectiveOptions(alignment_target="frozen"), False),
+    "contrastive-linked": (ObjectiveOptions(alignment_loss="contrastive"), False),
+    "contrastive-all": (ObjectiveOptions(alignment_loss="contrastive", contrastive_negatives="all"), False),
+    "contrastive-head": (
+        ObjectiveOptions(alignment_loss="contrastive", contrastive_negatives="all", projection_layers=2),
+        False,
+    ),
+    "parameters": (ObjectiveOptions(regularization="parameters"), False),
+    "layers-8-12": (ObjectiveOptions(), True),
+}
 
 
 @dataclass(frozen=True)
@@ -159,15 +180,23 @@ class Setup:
     collator: AlignedPairCollator
 
 
-def build_setup(config: BenchConfig, steps: int, batch_size: int, seed: int, device: str) -> Setup:
+def objective_layers(config: BenchConfig, several: bool) -> list[int]:
+    return [round(8 / 12 * config.layers), config.layers] if several else [-1]
+
+
+def build_setup(
+    config: BenchConfig, steps: int, batch_size: int, seed: int, device: str, objective: str = "mse"
+) -> Setup:
     columns = synthetic_columns(steps * batch_size, config.min_words, config.max_words, seed)
     dataset = datasets.Dataset.from_dict(columns)
     collator = AlignedPairCollator(PAD_ID)
     rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
     batches = [collator(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
     model = build_encoder(config, seed).to(device)
-    objective = AlignmentObjective(model).to(device)  # the script's defaults: avg pooling, last layer, λ = 1
-    return Setup(model, objective, dataset, batches, collator)
+    method, several = OBJECTIVES[objective]
+    # The script's defaults (avg pooling, last layer, λ = 1) unless the objective says otherwise.
+    loss = AlignmentObjective(model, layer=objective_layers(config, several), options=method).to(device)
+    return Setup(model, loss, dataset, batches, collator)
 
 
 def training_arguments(
@@ -349,14 +378,14 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
-def probe_memory(name: str, mode: str, options: argparse.Namespace) -> float:
+def probe_memory(name: str, mode: str, options: argparse.Namespace, objective: str = "mse") -> float:
     """Peak memory of ``mode`` over the run's first ``--warmup`` + 1 batches in a fresh process (the optimizer
     state exists from the first step on, and padded lengths vary little between batches)."""
     steps = min(options.steps_of[name], options.warmup + 1)
     command = [
         sys.executable, __file__, "--_probe", mode, "--configs", name, "--steps", str(steps), "--warmup", "0",
         "--batch_size", str(options.batch_size), "--device", options.device, "--threads", str(options.threads),
-        "--seed", str(options.seed), *(["--bf16"] if options.bf16 else []),
+        "--seed", str(options.seed), "--objectives", objective, *(["--bf16"] if options.bf16 else []),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -445,6 +474,43 @@ def bench_config(name: str, options: argparse.Namespace, output_dir: str) -> dic
     return result
 
 
+def bench_objective(name: str, objective: str, options: argparse.Namespace, output_dir: str) -> dict[str, Any]:
+    """The Trainer step with one method variant: ``--repeats`` runs, medians of the steady s/step."""
+    config, steps = CONFIGS[name], options.steps_of[name]
+    args = training_arguments(output_dir, steps, options.batch_size, options.device, options.bf16, options.seed)
+    setup = build_setup(config, steps, options.batch_size, options.seed, args.device.type, objective)
+    sync = synchronizer(options.device)
+    runs = [run_step(setup, args, sync) for _ in range(options.repeats)]
+    del setup
+    gc.collect()
+    per_rep = [steady(run, options.warmup) for run in runs]
+    seconds = statistics.median(per_rep)
+    result = {
+        "s_per_step": seconds,
+        "pairs_per_s": options.batch_size / seconds,
+        "s_per_step_reps": per_rep,
+        "cpu_share_reps": [cpu_share(run, options.warmup, options.threads) for run in runs],
+    }
+    print(f"  {objective}: {seconds:.4f} s/step, {result['pairs_per_s']:.2f} pairs/s", flush=True)
+    if not options.no_memory:
+        result["peak_mb"] = probe_memory(name, "step", options, objective)
+    return result
+
+
+def print_objectives(results: dict[str, dict[str, Any]]) -> None:
+    rows = [
+        (name, objective, row) for name, result in results.items() for objective, row in result["objectives"].items()
+    ]
+    if not rows:
+        return
+    header = f"{'config':7s} {'objective':18s} {'pairs/s':>9s} {'s/step':>9s} {'peak MB':>9s} {'CPU share':>10s}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for name, objective, row in rows:
+        peak = f"{row['peak_mb']:9.0f}" if "peak_mb" in row else "-".rjust(9)
+        share = statistics.median(row["cpu_share_reps"])
+        print(f"{name:7s} {objective:18s} {row['pairs_per_s']:9.2f} {row['s_per_step']:9.4f} {peak} {share:10.2f}")
+
+
 def print_table(results: dict[str, dict[str, Any]]) -> None:
     columns = ("config", "mode", "pairs/s", "s/step", "peak MB", "CPU share", "step/floor")
     widths = (7, 6, 9, 9, 9, 10, 11)
@@ -452,6 +518,8 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
     header = " ".join(cells)
     print("\n" + header + "\n" + "-" * len(header))
     for name, result in results.items():
+        if "modes" not in result:
+            continue
         for mode in MODES:
             row = result["modes"][mode]
             cells = [
@@ -465,6 +533,8 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
             ]
             print(" ".join(cells).rstrip())
     for name, result in results.items():
+        if "modes" not in result:
+            continue
         reps = ", ".join(f"{r:.3f}" for r in result["ratio_reps"])
         fixed = result["modes"]["step"]["fixed_s"]
         print(f"{name}: step/floor per repetition [{reps}]; Trainer fixed cost (outside the steps) {fixed:.2f} s")
@@ -490,6 +560,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="step",
         help="step: the floor's step right after each Trainer step, in one Trainer run per repetition (robust to "
         "load from other processes); run: whole runs in ABBA order (floor, step, step, floor, ...).",
+    )
+    parser.add_argument(
+        "--objectives",
+        nargs="+",
+        choices=list(OBJECTIVES),
+        default=["mse"],
+        help="Adjustment objectives timed: mse (the paper) as floor and step, the others as a Trainer step each.",
     )
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="cpu or cuda.")
@@ -518,7 +595,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             name, device = options.configs[0], options.device
             steps = options.steps_of[name]
             args = training_arguments(output_dir, steps, options.batch_size, device, options.bf16, options.seed)
-            setup = build_setup(CONFIGS[name], steps, options.batch_size, options.seed, args.device.type)
+            setup = build_setup(
+                CONFIGS[name], steps, options.batch_size, options.seed, args.device.type, options.objectives[0]
+            )
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             RUNNERS[options._probe](setup, args, synchronizer(device))
@@ -530,9 +609,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, load average {load_before[0]:.2f}",
             flush=True,
         )
-        results = {name: bench_config(name, options, output_dir) for name in options.configs}
+        results = {}
+        for name in options.configs:
+            results[name] = bench_config(name, options, output_dir) if "mse" in options.objectives else {}
+            others = [objective for objective in options.objectives if objective != "mse"]
+            results[name]["objectives"] = {o: bench_objective(name, o, options, output_dir) for o in others}
     load_after = os.getloadavg()
     print_table(results)
+    print_objectives(results)
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     if options.json:
         report = {

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from xladjust.adjust.objective import (
+    ALIGNMENT_LOSSES,
+    ALIGNMENT_TARGETS,
+    CONTRASTIVE_NEGATIVES,
+    REGULARIZATIONS,
+    ObjectiveOptions,
+)
 from xladjust.adjust.pooling import POOLING_MODES
 from xladjust.errors import InputError
+
+ALIGNERS = ("eflomal", "simalign")
+SIMALIGN_METHODS = ("itermax", "argmax")
+SIMALIGN_LEVELS = ("subword", "word")
 
 
 @dataclass
@@ -43,7 +54,23 @@ class ParallelDataArguments:
         metadata={"help": "One dataset config per language (default: the codes sorted, OPUS-style: ar-en, en-es)."},
     )
     parallel_dataset_split: str = field(default="train", metadata={"help": "Split to read from the dataset."})
-    aligner: str = field(default="eflomal", metadata={"help": "Word aligner used when no alignment file is given."})
+    aligner: str = field(
+        default="eflomal",
+        metadata={"help": "Word aligner used when no alignment file is given: eflomal, or simalign (cosine "
+                          "similarities of the original encoder's vectors).", "choices": list(ALIGNERS)},
+    )  # fmt: skip
+    simalign_method: str = field(
+        default="itermax",
+        metadata={"help": "SimAlign matching: itermax or argmax.", "choices": list(SIMALIGN_METHODS)},
+    )
+    simalign_layer: int = field(
+        default=8, metadata={"help": "hidden_states index of the vectors SimAlign compares (8: SimAlign's choice)."}
+    )
+    simalign_level: str = field(
+        default="subword",
+        metadata={"help": "Align subwords (SimAlign's default; words linked by any subword link) or averaged "
+                          "words.", "choices": list(SIMALIGN_LEVELS)},
+    )  # fmt: skip
     symmetrization: str = field(
         default="intersect", metadata={"help": "How forward and reverse alignments are combined.",
                                        "choices": ["intersect", "grow-diag-final-and"]}
@@ -63,8 +90,13 @@ class ParallelDataArguments:
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenisation."})
 
     def __post_init__(self) -> None:
-        if self.aligner != "eflomal":
-            raise InputError(f"--aligner {self.aligner!r} is not supported; expected 'eflomal'")
+        if self.aligner not in ALIGNERS:
+            raise InputError(f"--aligner {self.aligner!r} is not supported; expected one of {list(ALIGNERS)}")
+        if self.simalign_method not in SIMALIGN_METHODS or self.simalign_level not in SIMALIGN_LEVELS:
+            raise InputError(
+                f"--simalign_method must be one of {list(SIMALIGN_METHODS)} and --simalign_level one of "
+                f"{list(SIMALIGN_LEVELS)}"
+            )
         if self.max_words < 1 or self.max_seq_length < 4 or self.validation_pairs < 0:
             raise InputError("--max_words, --max_seq_length and --validation_pairs must be positive")
 
@@ -76,7 +108,9 @@ class AlignmentArguments:
     word_pooling: str = field(
         default="avg", metadata={"help": "Word vector from its subwords.", "choices": list(POOLING_MODES)}
     )
-    layer: int = field(default=-1, metadata={"help": "Hidden layer to align (0 = embeddings, -1 = last)."})
+    layer: int | None = field(
+        default=-1, metadata={"help": "Hidden layer to align (0 = embeddings, -1 = last); alias of --layers N."}
+    )
     include_cls_sep: bool = field(default=True, metadata={"help": "Link CLS↔CLS and SEP↔SEP of every pair."})
     regularization_weight: float = field(
         default=1.0, metadata={"help": "λ: weight of mse(English vectors, frozen original English vectors)."}
@@ -87,3 +121,66 @@ class AlignmentArguments:
             raise InputError(f"unknown --word_pooling {self.word_pooling!r}; expected one of {list(POOLING_MODES)}")
         if self.regularization_weight < 0:
             raise InputError("--regularization_weight must be >= 0")
+
+
+@dataclass
+class AdjustmentMethodArguments:
+    """Variants of the adjustment objective (defaults: the paper's); see docs/run_adjust.md, "Methods"."""
+
+    alignment_target: str = field(
+        default="trained",
+        metadata={"help": "English side of the alignment term: the encoder being trained (Efimov et al.) or the "
+                          "frozen original (Cao et al. 2020).", "choices": list(ALIGNMENT_TARGETS)},
+    )  # fmt: skip
+    alignment_loss: str = field(
+        default="mse",
+        metadata={"help": "mse (the paper) or contrastive InfoNCE over cosine similarities (Wu & Dredze 2020).",
+                  "choices": list(ALIGNMENT_LOSSES)},
+    )  # fmt: skip
+    contrastive_negatives: str = field(
+        default="linked",
+        metadata={"help": "Contrastive candidates: the other linked words of the batch (weak) or every word of "
+                          "both sides of the batch (strong).", "choices": list(CONTRASTIVE_NEGATIVES)},
+    )  # fmt: skip
+    temperature: float = field(default=0.1, metadata={"help": "InfoNCE temperature."})
+    projection_layers: int = field(
+        default=0, metadata={"help": "0, or 2: a ReLU MLP applied for the contrastive loss only (never saved)."}
+    )
+    regularization: str = field(
+        default="english_vectors",
+        metadata={"help": "english_vectors (the paper), parameters (λ · squared L2 distance of the weights from "
+                          "their initial values; Wu & Dredze 2020) or none.", "choices": list(REGULARIZATIONS)},
+    )  # fmt: skip
+    layers: list[int] | None = field(
+        default=None,
+        metadata={"help": "Hidden layers aligned (and regularised) together, terms averaged, e.g. `8 12`; "
+                          "default: --layer (-1, the last)."},
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        self.objective_options()  # validates
+
+    def take_layer_alias(self, loss_args: AlignmentArguments) -> None:
+        """Resolve ``--layers`` against its alias ``--layer``; ``loss_args.layer`` becomes None for several layers."""
+        self.layers = resolve_layers(loss_args.layer, self.layers)
+        loss_args.layer = self.layers[0] if len(self.layers) == 1 else None
+
+    def objective_options(self) -> ObjectiveOptions:
+        return ObjectiveOptions(
+            self.alignment_target,
+            self.alignment_loss,
+            self.contrastive_negatives,
+            self.temperature,
+            self.projection_layers,
+            self.regularization,
+        )
+
+
+def resolve_layers(layer: int | None, layers: list[int] | None, flag: str = "--layers") -> list[int]:
+    """The aligned layers from ``--layers`` and its one-layer alias ``--layer``, which must not disagree."""
+    if not layers:
+        return [-1 if layer is None else layer]
+    if layer not in (None, -1) and list(layers) != [layer]:
+        alias = flag.replace("layers", "layer")
+        raise InputError(f"{alias} {layer} and {flag} {' '.join(map(str, layers))} disagree; give one of them")
+    return list(layers)

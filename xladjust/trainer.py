@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 from transformers import Trainer
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from xladjust.adjust.continual import ContinualAlignment
 from xladjust.adjust.objective import AlignmentObjective
+from xladjust.errors import InputError
 from xladjust.model_card import ModelCardInfo, render_model_card
+
+LOSS_HEAD_FILE = "loss_head.safetensors"
 
 
 class XLTrainer(Trainer):
@@ -26,6 +31,10 @@ class XLTrainer(Trainer):
     - Loss components recorded with :meth:`record_components` are averaged over the logging interval and all
       processes, and logged beside ``loss``.
     - The model card comes from a :class:`ModelCardInfo`, also when pushing to the Hub.
+    - ``loss_head``: a module the loss trains beside the model (the contrastive projection head) but that is not
+      part of it. Its parameters join the optimizer, their gradients are averaged over processes and clipped
+      with the model's, and checkpoints save and restore it (``loss_head.safetensors``); ``save_model`` never
+      writes it into the model folder, so that folder loads with ``AutoModel`` without unexpected keys.
     """
 
     loss_is_scaled_for_ga = False
@@ -34,8 +43,65 @@ class XLTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False
         self.model_card = model_card
+        self.loss_head: torch.nn.Module | None = None
+        self._head_window_closed = True
         self._component_sums: dict[str, torch.Tensor] = {}
         self._component_steps = 0
+
+    def loss_head_parameters(self) -> list[torch.nn.Parameter]:
+        return [] if self.loss_head is None else [p for p in self.loss_head.parameters() if p.requires_grad]
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        created = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if created and self.loss_head_parameters():
+            optimizer.add_param_group({"params": self.loss_head_parameters(), "weight_decay": self.args.weight_decay})
+        return optimizer
+
+    def training_step(self, model: torch.nn.Module, inputs: dict[str, Any], num_items_in_batch=None) -> torch.Tensor:
+        # The Trainer zeroes only the model's gradients after an optimizer step; the head's start a new window here.
+        if self._head_window_closed:
+            for parameter in self.loss_head_parameters():
+                parameter.grad = None
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self._head_window_closed = self.accelerator.sync_gradients
+        head = [p for p in self.loss_head_parameters() if p.grad is not None]
+        # DDP averages the model's gradients when the accumulation window closes; do the same for the head.
+        if head and self.accelerator.num_processes > 1 and self.accelerator.sync_gradients:
+            flat = torch.cat([p.grad.flatten() for p in head])
+            torch.distributed.all_reduce(flat)
+            flat /= self.accelerator.num_processes
+            offset = 0
+            for p in head:
+                p.grad.copy_(flat[offset : offset + p.grad.numel()].view_as(p.grad))
+                offset += p.grad.numel()
+        return loss
+
+    def _clip_grad_norm(self, model: torch.nn.Module):
+        if not self.loss_head_parameters():
+            return super()._clip_grad_norm(model)
+        parameters = [*model.parameters(), *self.loss_head_parameters()]
+        return self.accelerator.clip_grad_norm_(parameters, self.args.max_grad_norm)
+
+    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+        # Written before the Trainer's files, so that a checkpoint with trainer_state.json is complete.
+        if self.loss_head is not None and self.args.should_save:
+            folder = os.path.join(
+                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            os.makedirs(folder, exist_ok=True)
+            state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.loss_head.state_dict().items()}
+            save_file(state, os.path.join(folder, LOSS_HEAD_FILE))
+        super()._save_checkpoint(model, trial)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.loss_head is None:
+            return
+        path = os.path.join(resume_from_checkpoint, LOSS_HEAD_FILE)
+        if not os.path.isfile(path):
+            raise InputError(f"has no {LOSS_HEAD_FILE}: it was not written with this projection head", path)
+        self.loss_head.load_state_dict(load_file(path, device=str(self.args.device)))
 
     def record_components(self, **components: torch.Tensor) -> None:
         """Add one micro-batch's loss components (no device sync: values stay tensors until logging)."""
@@ -96,6 +162,7 @@ class AlignmentTrainer(XLTrainer):
     def __init__(self, *args: Any, objective: AlignmentObjective, language_names: Sequence[str] = (), **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.objective = objective.to(self.args.device)
+        self.loss_head = self.objective.projection
         self.language_names = list(language_names)
 
     def compute_loss(
@@ -118,7 +185,7 @@ class AlignmentTrainer(XLTrainer):
     def evaluate_original(self, eval_dataset: Any = None, metric_key_prefix: str = "eval_before") -> dict[str, float]:
         """The same held-out losses for the frozen original encoder: the "before" of a before/after comparison."""
         if self.objective.reference is None:
-            raise ValueError("the original encoder is only kept when regularization_weight > 0")
+            raise ValueError("the original encoder was not kept: build the objective with keep_reference=True")
         return self._held_out_metrics(self.objective.reference, eval_dataset, metric_key_prefix)
 
     def _held_out_metrics(self, encoder: torch.nn.Module, eval_dataset: Any, prefix: str) -> dict[str, float]:
@@ -140,9 +207,21 @@ class AlignmentTrainer(XLTrainer):
                 batch["language_id"],
             )
             per_pair = torch.stack([c.double() for c in columns], dim=1)
-            rows.append(self.accelerator.gather_for_metrics(per_pair).cpu())
+            per_layer = torch.cat([out.layer_pair_alignment_sse, out.layer_pair_regularization_sse], dim=1).double()
+            rows.append(self.accelerator.gather_for_metrics(torch.cat([per_pair, per_layer], dim=1)).cpu())
         encoder.train(was_training)
-        metrics = alignment_metrics(torch.cat(rows), self.language_names, self.objective.regularization_weight, prefix)
+        table = torch.cat(rows)
+        weight = self.objective.regularization_weight
+        metrics = alignment_metrics(table[:, :5], self.language_names, weight, prefix)
+        names = self.objective.layer_names
+        if len(names) > 1:  # the same losses per layer: eval_layer8_alignment_loss, ...
+            for number, name in enumerate(names):
+                counts = table[:, [1, 3]] / len(names)
+                layer_table = torch.stack(
+                    [table[:, 5 + number], counts[:, 0], table[:, 5 + len(names) + number], counts[:, 1], table[:, 4]],
+                    dim=1,
+                )
+                metrics.update(alignment_metrics(layer_table, self.language_names, weight, f"{prefix}_layer{name}"))
         metrics[f"{prefix}_runtime"] = round(time.time() - start, 4)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
@@ -162,6 +241,7 @@ class TaskTrainer(XLTrainer):
         self.continual = continual
         if continual is not None:
             continual.objective.to(self.args.device)
+            self.loss_head = continual.objective.projection
         self._draw_step, self._draws = -1, 0
 
     def compute_loss(

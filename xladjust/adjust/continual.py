@@ -3,7 +3,8 @@
 Each training step of a task script adds ``align_weight × alignment + regularization_weight × regulariser`` of
 run_adjust's loss, computed on ``align_batch_size`` random pairs from a pool of parallel data. The alignment
 forward runs the encoder inside the task model; the frozen reference is that encoder as it was when fine-tuning
-started.
+started. The objective's method options are run_adjust's with the ``align_`` prefix (``--align_alignment_loss
+contrastive``, ``--align_regularization parameters``, ``--align_layers 8 12``, ...).
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_datasets
-from xladjust.adjust.objective import AlignmentLossOutput, AlignmentObjective
+from xladjust.adjust.objective import (
+    ALIGNMENT_LOSSES,
+    ALIGNMENT_TARGETS,
+    CONTRASTIVE_NEGATIVES,
+    REGULARIZATIONS,
+    AlignmentLossOutput,
+    AlignmentObjective,
+    ObjectiveOptions,
+)
 from xladjust.adjust.pooling import POOLING_MODES
-from xladjust.arguments import ParallelDataArguments
+from xladjust.arguments import ParallelDataArguments, resolve_layers
 from xladjust.data.parallel import load_parallel_corpora
 from xladjust.errors import InputError
 
@@ -46,10 +55,48 @@ class ContinualLearningArguments:
     align_batch_size: int = field(default=16, metadata={"help": "Parallel pairs per step and process (paper: 16)."})
     align_max_pairs: int = field(default=30000, metadata={"help": "Pool size per language (paper: 30000)."})
     align_word_pooling: str = field(default="avg", metadata={"choices": list(POOLING_MODES)})
-    align_layer: int = field(default=-1, metadata={"help": "Hidden layer aligned (-1: last)."})
+    align_layer: int = field(
+        default=-1, metadata={"help": "Hidden layer aligned (-1: last); alias of --align_layers."}
+    )
     align_include_cls_sep: bool = field(default=True, metadata={"help": "Link CLS↔CLS and SEP↔SEP."})
-    align_regularization_weight: float = field(default=1.0, metadata={"help": "λ of the English regulariser."})
+    align_regularization_weight: float = field(default=1.0, metadata={"help": "λ of the regulariser."})
     align_max_seq_length: int = field(default=128, metadata={"help": "Subword limit of the parallel sentences."})
+    # The method options of run_adjust.py (docs/run_adjust.md, "Methods"), with the align_ prefix.
+    align_alignment_target: str = field(
+        default="trained", metadata={"help": "trained or frozen English side.", "choices": list(ALIGNMENT_TARGETS)}
+    )
+    align_alignment_loss: str = field(
+        default="mse", metadata={"help": "mse or contrastive (InfoNCE).", "choices": list(ALIGNMENT_LOSSES)}
+    )
+    align_contrastive_negatives: str = field(
+        default="linked", metadata={"help": "linked (weak) or all (strong).", "choices": list(CONTRASTIVE_NEGATIVES)}
+    )
+    align_temperature: float = field(default=0.1, metadata={"help": "InfoNCE temperature."})
+    align_projection_layers: int = field(default=0, metadata={"help": "0, or 2: contrastive projection head."})
+    align_regularization: str = field(
+        default="english_vectors",
+        metadata={"help": "english_vectors, parameters or none.", "choices": list(REGULARIZATIONS)},
+    )
+    align_layers: list[int] | None = field(
+        default=None, metadata={"help": "Hidden layers aligned together (terms averaged); default: --align_layer."}
+    )
+
+    def __post_init__(self) -> None:
+        self.objective_options()  # validates
+        self.align_layers = resolve_layers(self.align_layer, self.align_layers, "--align_layers")
+
+    def objective_options(self) -> ObjectiveOptions:
+        try:
+            return ObjectiveOptions(
+                self.align_alignment_target,
+                self.align_alignment_loss,
+                self.align_contrastive_negatives,
+                self.align_temperature,
+                self.align_projection_layers,
+                self.align_regularization,
+            )
+        except InputError as error:  # name the flag as the user typed it
+            raise InputError(str(error).replace("--", "--align_", 1)) from None
 
     @property
     def enabled(self) -> bool:
@@ -113,7 +160,11 @@ def build_continual_alignment(
     for corpus in corpora:
         logger.info("continual learning pool, %s: %s", corpus.language, corpus.stats.as_dict())
     objective = AlignmentObjective(
-        model.base_model, args.align_word_pooling, args.align_layer, args.align_regularization_weight
+        model.base_model,
+        args.align_word_pooling,
+        args.align_layers,
+        args.align_regularization_weight,
+        options=args.objective_options(),
     )
     return ContinualAlignment(
         pool, objective, AlignedPairCollator(tokenizer.pad_token_id), args.align_weight, args.align_batch_size

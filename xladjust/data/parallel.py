@@ -3,7 +3,7 @@
 A corpus is a list of :class:`AlignedPair`: target-language words, English words and links
 ``(target_index, english_index)``. Sources are plain files (``TARGET ||| ENGLISH`` plus a Pharaoh
 alignment file), or a ``datasets`` dataset with a translation column; pairs without an alignment
-file are aligned with eflomal.
+file are aligned with eflomal (or another :class:`WordAligner`, e.g. SimAlign's matching).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xladjust.data.hub import HubSource, load_first
 from xladjust.data.languages import default_config_name
@@ -216,30 +216,53 @@ def _corpus_digest(pairs: Sequence[AlignedPair], symmetrization: str) -> str:
     return digest.hexdigest()
 
 
+class WordAligner(Protocol):
+    """An aligner besides eflomal (e.g. :class:`xladjust.data.embedding_alignment.SimAligner`)."""
+
+    name: str
+
+    def settings(self) -> dict[str, Any]: ...
+
+    def align(self, targets: Sequence[Sequence[str]], englishes: Sequence[Sequence[str]]) -> list[list[Link]]: ...
+
+
 def align_pairs(
-    pairs: Sequence[AlignedPair], language: str, symmetrization: str, cache_dir: str | Path | None
+    pairs: Sequence[AlignedPair],
+    language: str,
+    symmetrization: str,
+    cache_dir: str | Path | None,
+    aligner: WordAligner | None = None,
 ) -> None:
-    """Align ``pairs`` in place with eflomal; reuse ``cache_dir/{lang}-en.align`` when it matches the corpus."""
+    """Align ``pairs`` in place with eflomal (or ``aligner``); reuse ``cache_dir/{lang}-en.align`` when it matches
+    the corpus and the aligner's settings."""
     from xladjust.data.word_alignment import align_with_eflomal, write_pharaoh
 
-    digest = _corpus_digest(pairs, symmetrization)
+    name = "eflomal" if aligner is None else aligner.name
+    settings = {"symmetrization": symmetrization} if aligner is None else aligner.settings()
+    digest = _corpus_digest(pairs, symmetrization if aligner is None else json.dumps(settings, sort_keys=True))
     cache = None if cache_dir is None else Path(cache_dir)
     if cache is not None:
         text_path, align_path = cache / f"{language}-en.txt", cache / f"{language}-en.align"
         meta_path = cache / f"{language}-en.json"
         if meta_path.exists() and align_path.exists() and json.loads(meta_path.read_text()).get("sha256") == digest:
-            logger.info("%s: reusing the eflomal alignments in %s", language, align_path)
+            logger.info("%s: reusing the %s alignments in %s", language, name, align_path)
             read_alignment_file(align_path, pairs, text_path)
             return
-    logger.info("%s: aligning %d pairs with eflomal (%s)", language, len(pairs), symmetrization)
-    alignments = align_with_eflomal([p.target for p in pairs], [p.english for p in pairs], symmetrization)
+    if aligner is None:
+        logger.info("%s: aligning %d pairs with eflomal (%s)", language, len(pairs), symmetrization)
+        alignments = align_with_eflomal([p.target for p in pairs], [p.english for p in pairs], symmetrization)
+    else:
+        logger.info("%s: aligning %d pairs with %s %s", language, len(pairs), name, settings)
+        alignments = aligner.align([p.target for p in pairs], [p.english for p in pairs])
+        logger.info("%s: %s found %d links", language, name, sum(map(len, alignments)))
     for pair, links in zip(pairs, alignments, strict=True):
         pair.links = list(links)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         write_parallel_file(text_path, pairs)
         write_pharaoh(align_path, alignments)
-        meta_path.write_text(json.dumps({"sha256": digest, "symmetrization": symmetrization, "pairs": len(pairs)}))
+        meta = {"sha256": digest, **settings, "aligner": name, "pairs": len(pairs)}
+        meta_path.write_text(json.dumps(meta))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -315,13 +338,14 @@ def load_language_corpus(
     validation_pairs: int = 0,
     symmetrization: str = "intersect",
     alignment_cache_dir: str | Path | None = None,
+    aligner: WordAligner | None = None,
 ) -> LanguageCorpus:
     """Read, split, align (when no alignment file is given) and filter one language's parallel data."""
     pairs = read_source(source)
     stats = CorpusStats()
     train, held_out = select_pairs(pairs, settings, stats, seed, max_train_pairs, validation_pairs)
     if source.alignment_file is None:
-        align_pairs(train + held_out, source.language, symmetrization, alignment_cache_dir)
+        align_pairs(train + held_out, source.language, symmetrization, alignment_cache_dir, aligner)
     held_out_stats = CorpusStats(pairs_read=len(held_out))
     train = apply_link_filters(train, settings, stats)
     held_out = apply_link_filters(held_out, settings, held_out_stats)
@@ -373,8 +397,11 @@ def build_sources(
     ]
 
 
-def load_parallel_corpora(data_args: Any, seed: int, alignment_cache_dir: str | Path | None) -> list[LanguageCorpus]:
-    """Every language of :class:`~xladjust.arguments.ParallelDataArguments`, read, split, aligned and filtered."""
+def load_parallel_corpora(
+    data_args: Any, seed: int, alignment_cache_dir: str | Path | None, aligner: WordAligner | None = None
+) -> list[LanguageCorpus]:
+    """Every language of :class:`~xladjust.arguments.ParallelDataArguments`, read, split, aligned (with eflomal, or
+    ``aligner``) and filtered."""
     sources = build_sources(
         data_args.languages,
         data_args.parallel_files,
@@ -394,6 +421,7 @@ def load_parallel_corpora(data_args: Any, seed: int, alignment_cache_dir: str | 
             validation_pairs=data_args.validation_pairs,
             symmetrization=data_args.symmetrization,
             alignment_cache_dir=alignment_cache_dir,
+            aligner=aligner,
         )
         if not corpus.train:
             raise InputError(

@@ -410,8 +410,8 @@ def task_model_card(
     if continual_args.enabled:
         summary += (
             f" Continual learning: every step adds {continual_args.align_weight} × the alignment loss and "
-            f"{continual_args.align_regularization_weight} × the English regulariser of the cross-lingual "
-            f"adjustment, on {continual_args.align_batch_size} random parallel pairs "
+            f"{continual_args.align_regularization_weight} × the regulariser ({continual_args.align_regularization}) "
+            f"of the cross-lingual adjustment, on {continual_args.align_batch_size} random parallel pairs "
             f"({', '.join(continual_args.align_languages)}–en)."
         )
         settings["continual_learning"] = dataclasses.asdict(continual_args)
