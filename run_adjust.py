@@ -25,7 +25,8 @@ from xladjust.adjust.objective import AlignmentObjective, freeze_pooler
 from xladjust.arguments import AlignmentArguments, ModelArguments, ParallelDataArguments
 from xladjust.data.parallel import load_parallel_corpora, write_held_out
 from xladjust.model_card import ModelCardInfo
-from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging, write_json
+from xladjust.run_folder import start_training_run
+from xladjust.script_utils import parse_arguments, run_main, setup_logging, write_json
 from xladjust.trainer import AlignmentTrainer
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     training_args.remove_unused_columns = False
     setup_logging(training_args)
-    checkpoint = prepare_output_dir(training_args, training_args.overwrite_output_dir)
+    run = start_training_run(
+        "run_adjust.py", (model_args, data_args, loss_args, training_args), actions=("do_train", "do_eval")
+    )
+    if run.finished:
+        return run.results
+    checkpoint = run.checkpoint
     set_seed(training_args.seed)
 
     # 1. Parallel data: read, align with eflomal where no alignment file is given, filter, split off held-out pairs.
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.push_to_hub(language=["en", *data_args.languages])
     else:
         trainer.create_model_card()
+    run.finish()
     return results
 
 

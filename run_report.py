@@ -34,7 +34,6 @@ when the adjusted ``p_seed`` < ``--alpha``. Outputs: ``report.md``, ``report.csv
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -43,6 +42,7 @@ from dataclasses import asdict
 
 from xladjust.analysis.significance import CORRECTIONS, TESTS
 from xladjust.errors import InputError
+from xladjust.run_folder import start_run, write_json
 from xladjust.study.report import Cell, build_cells, compare, plot_task, write_csv, write_markdown
 from xladjust.study.results import find_runs
 
@@ -64,11 +64,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--correction", default="holm", choices=sorted(CORRECTIONS))
     parser.add_argument("--qa_metric", default="f1", choices=["f1", "exact_match"])
     parser.add_argument("--random_seed", type=int, default=0, help="Seed of the resampling.")
+    parser.add_argument(
+        "--overwrite_output_dir", action="store_true", help="Replace a report made from other runs or settings."
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> list[Cell]:
     args = parse_args(argv)
+    run = start_run("run_report.py", [vars(args)], args.output_dir, overwrite=args.overwrite_output_dir,
+                    results_file="report.json")  # fmt: skip
+    if run.finished:
+        return [Cell(**cell) for cell in run.results.get("cells", [])]
     runs = find_runs(args.runs_dir, args.manifest)
     cells, data = build_cells(runs, args)
     if not cells:
@@ -77,13 +84,14 @@ def main(argv: Sequence[str] | None = None) -> list[Cell]:
     os.makedirs(args.output_dir, exist_ok=True)
     write_markdown(cells, args, os.path.join(args.output_dir, "report.md"))
     write_csv(cells, os.path.join(args.output_dir, "report.csv"))
-    with open(os.path.join(args.output_dir, "report.json"), "w", encoding="utf-8") as handle:
-        settings = {k: v for k, v in vars(args).items()}
-        json.dump({"settings": settings, "cells": [asdict(c) for c in cells]}, handle, indent=2, allow_nan=True)
-        handle.write("\n")
+    # Strict JSON: a std or p-value that cannot be computed (one seed) is null; report.md says why.
+    write_json(
+        os.path.join(args.output_dir, "report.json"), {"settings": vars(args), "cells": [asdict(c) for c in cells]}
+    )
     for task in sorted({c.task for c in cells}):
         plot_task(cells, task, args.baseline, os.path.join(args.output_dir, f"{task}.png"))
     logger.info("report written to %s", args.output_dir)
+    run.finish()
     return cells
 
 

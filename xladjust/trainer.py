@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from transformers import Trainer
 from xladjust.adjust.continual import ContinualAlignment
 from xladjust.adjust.objective import AlignmentObjective
 from xladjust.model_card import ModelCardInfo, render_model_card
+from xladjust.run_folder import strict, write_json, write_text
 
 
 class XLTrainer(Trainer):
@@ -52,7 +54,22 @@ class XLTrainer(Trainer):
             means = self.accelerator.reduce(means.to(self.args.device), reduction="mean")
             logs.update({name: float(value) for name, value in zip(names, means.tolist(), strict=True)})
             self._component_sums, self._component_steps = {}, 0
-        super().log(logs, start_time)
+        # NaN/inf would end up in trainer_state.json (also the checkpoints'), which must stay strict JSON.
+        super().log(strict(logs), start_time)
+
+    def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
+        """As Trainer's, but strict JSON written atomically (a killed run never leaves half a results file)."""
+        if not self.is_world_process_zero():
+            return
+        write_json(os.path.join(self.args.output_dir, f"{split}_results.json"), metrics)
+        if combined:
+            path = os.path.join(self.args.output_dir, "all_results.json")
+            previous = json.loads(Path(path).read_text(encoding="utf-8")) if os.path.exists(path) else {}
+            write_json(path, {**previous, **metrics})
+
+    def save_state(self) -> None:
+        if self.is_world_process_zero():
+            write_json(os.path.join(self.args.output_dir, "trainer_state.json"), dataclasses.asdict(self.state))
 
     def create_model_card(self, **kwargs: Any) -> None:
         if self.model_card is None:
@@ -61,8 +78,7 @@ class XLTrainer(Trainer):
             return None
         results_path = os.path.join(self.args.output_dir, "all_results.json")
         results = json.loads(Path(results_path).read_text(encoding="utf-8")) if os.path.exists(results_path) else None
-        with open(os.path.join(self.args.output_dir, "README.md"), "w", encoding="utf-8") as handle:
-            handle.write(render_model_card(self.model_card, results))
+        write_text(os.path.join(self.args.output_dir, "README.md"), render_model_card(self.model_card, results))
         return None
 
 
@@ -162,21 +178,26 @@ class TaskTrainer(XLTrainer):
         self.continual = continual
         if continual is not None:
             continual.objective.to(self.args.device)
+            continual.attach(self.model)
         self._draw_step, self._draws = -1, 0
 
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None
     ):
-        task_loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
-        loss = task_loss
-        if self.continual is not None and model.training:
+        aligning = self.continual is not None and model.training
+        if aligning:
             step = self.state.global_step
             self._draws = self._draws + 1 if step == self._draw_step else 0
             self._draw_step = step
-            batch = self.continual.draw(self.args.seed, self.args.process_index, step, self._draws)
-            encoder = self.accelerator.unwrap_model(model).base_model
-            with self.accelerator.autocast():
-                terms = self.continual.loss_terms(encoder, self._prepare_inputs(batch))
+            batch = self.continual.draw(
+                self.args.seed, self.args.process_index, step, self._draws, self.args.world_size
+            )
+            # Through the wrapped model's forward (see ContinualAlignment.attach), not around the wrapper.
+            inputs = {**inputs, "alignment_batch": self._prepare_inputs(batch)}
+        task_loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        loss = task_loss
+        if aligning:
+            terms = self.continual.take_terms()
             loss = (
                 task_loss
                 + self.continual.align_weight * terms.alignment_loss
