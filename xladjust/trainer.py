@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
 from tqdm.auto import tqdm
 from transformers import Trainer
 
@@ -18,6 +20,8 @@ from xladjust.adjust.continual import ContinualAlignment
 from xladjust.adjust.objective import AlignmentObjective
 from xladjust.model_card import ModelCardInfo, render_model_card
 from xladjust.run_folder import strict, write_json, write_text
+
+logger = logging.getLogger(__name__)
 
 
 class XLTrainer(Trainer):
@@ -37,6 +41,7 @@ class XLTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.model_card = model_card
         self._component_sums: dict[str, torch.Tensor] = {}
+        self._reference_checked = False
         self._component_steps = 0
 
     def record_components(self, **components: torch.Tensor) -> None:
@@ -70,6 +75,23 @@ class XLTrainer(Trainer):
     def save_state(self) -> None:
         if self.is_world_process_zero():
             write_json(os.path.join(self.args.output_dir, "trainer_state.json"), dataclasses.asdict(self.state))
+
+    def check_reference_outside_wrapper(self, model: torch.nn.Module, reference: torch.nn.Module | None) -> None:
+        """Once, at the first training step: the frozen reference must be a plain module beside the wrapped model
+        (never sharded by FSDP, never wrapped by DDP): it is not trained, and each process needs all of it."""
+        if self._reference_checked or reference is None:
+            return
+        self._reference_checked = True
+        requested = bool(self.args.fsdp) or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+        if requested and not self.is_fsdp_enabled:
+            logger.warning("FSDP was asked for, but accelerate enables it on GPUs only: this run is plain data "
+                           "parallel (%s); see docs/distributed.md", type(model).__name__)  # fmt: skip
+        wrappers = (torch.nn.parallel.DistributedDataParallel, FullyShardedDataParallel, FSDPModule)
+        wrapped = [name or "(root)" for name, m in reference.named_modules() if isinstance(m, wrappers)]
+        if wrapped:
+            raise RuntimeError(f"the frozen reference was wrapped or sharded ({', '.join(wrapped[:3])})")
+        logger.info("trained model: %s; frozen reference: a plain %s, not sharded",
+                    type(model).__name__, type(reference).__name__)  # fmt: skip
 
     def create_model_card(self, **kwargs: Any) -> None:
         if self.model_card is None:
@@ -117,6 +139,8 @@ class AlignmentTrainer(XLTrainer):
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None
     ):
+        if model.training:
+            self.check_reference_outside_wrapper(model, self.objective.reference)
         with self.accelerator.autocast():  # the frozen reference is not wrapped by accelerate, so not autocast
             output = self.objective(model, inputs)
         if model.training:
@@ -186,6 +210,7 @@ class TaskTrainer(XLTrainer):
     ):
         aligning = self.continual is not None and model.training
         if aligning:
+            self.check_reference_outside_wrapper(model, self.continual.objective.reference)
             step = self.state.global_step
             self._draws = self._draws + 1 if step == self._draw_step else 0
             self._draw_step = step
