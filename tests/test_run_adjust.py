@@ -178,7 +178,7 @@ def test_existing_output_dir_is_refused_without_the_flag(tiny_bert, tmp_path):
     output = tmp_path / "out"
     output.mkdir()
     (output / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="exists and is not empty .*; pass --overwrite_output_dir"):
+    with pytest.raises(InputError, match="exists and is not empty; pass --overwrite_output_dir"):
         run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1"))
     run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1",
                                 "--overwrite_output_dir"))  # fmt: skip

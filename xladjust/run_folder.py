@@ -414,7 +414,10 @@ def _decide(output_dir: str, old: dict[str, Any] | None, settings: dict[str, Any
         return "overwrite"
     flags = "pass --overwrite_output_dir to start again from scratch there, or choose another --output_dir"
     if old is None:
-        raise InputError(f"the output folder exists and is not empty (and has no {RUN_FILE}); {flags}", output_dir)
+        raise InputError(
+            f"the output folder exists and is not empty; {flags} (it has no {RUN_FILE} saying what made its files)",
+            output_dir,
+        )
     changed = differences(old.get("settings", {}), settings)
     if changed:
         raise InputError(
