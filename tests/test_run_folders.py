@@ -217,10 +217,11 @@ def losses(output: Path) -> dict[int, dict[str, float]]:
     return {e["step"]: {k: v for k, v in e.items() if k.endswith("loss")} for e in history if "loss" in e}
 
 
-def assert_killed_and_resumed_equals_uninterrupted(script: str, args_for, tmp_path: Path, steps: int) -> None:
+def assert_killed_and_resumed_equals_uninterrupted(main, args_for, tmp_path: Path, steps: int) -> None:
+    """``main``'s script killed after checkpoint-2 and rerun (subprocesses) against an uninterrupted run."""
+    script = Path(main.__code__.co_filename).name
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    result = run_script(script, args_for(straight))
-    assert result.returncode == 0, result.stderr[-3000:]
+    main(args_for(straight))  # in this process: the same code, one interpreter start fewer
     result = run_script(script, args_for(killed), kill_after=2)
     assert result.returncode == -9, result.stderr[-3000:]
     assert (killed / "checkpoint-2").is_dir() and not (killed / "all_results.json").exists()
@@ -241,7 +242,7 @@ def test_killed_adjustment_resumes_to_the_uninterrupted_result(no_dropout_bert, 
     def args_for(output: Path) -> list[str]:
         return adjust_args(no_dropout_bert, output, ["es"], True, *SCHEDULE, "--max_steps", "5")
 
-    assert_killed_and_resumed_equals_uninterrupted("run_adjust.py", args_for, tmp_path, steps=5)
+    assert_killed_and_resumed_equals_uninterrupted(run_adjust.main, args_for, tmp_path, steps=5)
 
 
 def test_killed_continual_learning_resumes_to_the_uninterrupted_result(no_dropout_bert, tmp_path):
@@ -249,4 +250,4 @@ def test_killed_continual_learning_resumes_to_the_uninterrupted_result(no_dropou
         return xnli_args(no_dropout_bert, output, *SCHEDULE, "--do_eval", "--max_steps", "4",
                          "--eval_languages", "en", "es", "--learning_rate", "1e-2", *CONTINUAL)  # fmt: skip
 
-    assert_killed_and_resumed_equals_uninterrupted("run_xnli.py", args_for, tmp_path, steps=4)
+    assert_killed_and_resumed_equals_uninterrupted(run_xnli.main, args_for, tmp_path, steps=4)
