@@ -92,3 +92,18 @@ def test_identical_models_show_no_change(tiny_bert, tmp_path):
 def test_bad_model_list_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="is not LABEL=MODEL"):
         run_analysis.main(["--models", "justapath", "--output_dir", str(tmp_path), *data_args("es")])
+
+
+def test_rerun_is_a_no_op_and_other_settings_are_refused(analysis, capsys):
+    output, results = analysis
+    models = results["settings"]["models"]  # the LABEL=PATH entries as given
+    args = ["--models", *models, "--output_dir", str(output), *data_args("es", "ru"), "--distance", "both",
+            "--layers", "-1", "1"]  # fmt: skip
+    before = {path: path.stat().st_mtime_ns for path in output.rglob("*")}
+    capsys.readouterr()
+    again = run_analysis.main(args)
+    assert "already finished with the same settings" in capsys.readouterr().out
+    assert again == json.loads((output / "analysis_results.json").read_text())
+    assert {path: path.stat().st_mtime_ns for path in output.rglob("*")} == before
+    with pytest.raises(InputError, match='--distance: "both" → "cosine"'):
+        run_analysis.main([*args[:-4], "cosine", "--layers", "-1", "1"])
