@@ -40,6 +40,8 @@ def test_two_processes_split_the_data(tiny_bert, tmp_path, launcher):
     assert results["eval_pairs"] == 6  # gathered from both processes without duplicates
     assert results["eval_alignment_loss"] < results["eval_before_alignment_loss"]
     assert all("alignment_loss" in entry for entry in state["log_history"] if "loss" in entry)
+    record = json.loads((tmp_path / "out" / "run.json").read_text())  # written once, by rank 0
+    assert record["status"] == "finished" and record["settings"]["processes"] == 2
 
 
 def test_continual_learning_under_fsdp_sharding_gives_the_unsharded_gradients(tiny_bert, tmp_path):

@@ -251,3 +251,23 @@ def test_killed_continual_learning_resumes_to_the_uninterrupted_result(no_dropou
                          "--eval_languages", "en", "es", "--learning_rate", "1e-2", *CONTINUAL)  # fmt: skip
 
     assert_killed_and_resumed_equals_uninterrupted(run_xnli.main, args_for, tmp_path, steps=4)
+
+
+def test_a_broken_record_is_an_error_unless_overwritten(tiny_bert, tmp_path, capsys):
+    output = tmp_path / "out"
+    output.mkdir()
+    (output / "run.json").write_text('{"status": "runn')  # half a file, as an older writer could leave
+    (output / "checkpoint-2").mkdir()
+    args = adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1")
+    status, err = exit_status_and_error(run_adjust.main, args, capsys)
+    assert status == 2 and "run.json: run.json is not valid JSON; pass --overwrite_output_dir" in err
+    run_adjust.main([*args, "--overwrite_output_dir"])
+    assert run_folder.run_status(output) == "finished" and not (output / "checkpoint-2").exists()
+
+
+def test_a_checkpoint_killed_while_saving_is_not_resumed_from(tmp_path):
+    for step in (2, 4):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-4" / "model.safetensors").write_text("")  # killed before its trainer_state.json
+    assert run_folder.last_complete_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-2")

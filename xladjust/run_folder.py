@@ -379,16 +379,19 @@ def start_run(
         raise InputError("checkpoint folder not found", resume_from_checkpoint)
     settings = collect_settings(arguments, output_dir)
     record = {"script": script, "xladjust_version": _version(), "settings": settings, "results": results_file}
-    old = read_record(output_dir)
+    try:
+        old = read_record(output_dir)
+    except InputError:
+        if not overwrite:
+            raise
+        old = {}  # a broken run.json: still a run folder, cleared below
     # Every process decides from the folder as it was before any process writes to it.
     decision = _decide(output_dir, old, settings, overwrite)
     _wait_for_everyone()
     results_path = os.path.join(output_dir, results_file)
     if decision == "finished":
-        message = f"{output_dir}: already finished with the same settings, results in {results_path}"
-        logger.warning("%s", message)
         if _is_main_process():
-            print(message)
+            print(f"{output_dir}: already finished with the same settings, results in {results_path}")
         results = json.loads(Path(results_path).read_text(encoding="utf-8")) if os.path.isfile(results_path) else {}
         return Run(output_dir, old or record, finished=True, results=results)
     checkpoint = resume_from_checkpoint
@@ -398,7 +401,7 @@ def start_run(
         logger.warning("%s: the run with these settings did not finish; %s", output_dir, how)
     if _is_main_process():
         if decision == "overwrite":
-            clear_folder(output_dir, has_record=old is not None)
+            clear_folder(output_dir, has_record=old is not None)  # {} (broken record) counts as one
         os.makedirs(output_dir, exist_ok=True)
         record.update(status="running", started=_now(), ended=None, pid=os.getpid(), hostname=socket.gethostname())
         write_json(os.path.join(output_dir, RUN_FILE), record)
