@@ -8,13 +8,13 @@
 
 Every step runs a script of this repository (run_adjust.py, run_xnli.py, run_ner.py, run_qa.py, run_analysis.py)
 under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current Python), one at a
-time. A step whose output folder holds ``all_results.json`` (``analysis_results.json`` for the analysis) is done
-and skipped, so an interrupted study resumes where it stopped. A step that crashed is run again: from its last
-``checkpoint-*`` folder if it saved one (the scripts resume by themselves), otherwise with ``--overwrite_output_dir``
-over what it left. ``--only`` keeps the matching steps and what they depend on (the adjustment an
-adjusted-encoder task run starts from). The layout of the output folder and the config schema are in
-:mod:`xladjust.study.matrix`; ``study_manifest.json`` lists every step with its coordinates (task, variant,
-language, seed), folder and status, and is what run_report.py reads. Each step's output goes to
+time. A step whose ``run.json`` says ``finished`` is done and skipped, so an interrupted study resumes where it
+stopped. A step that crashed or was killed is run again with the same command: the script resumes it from its last
+``checkpoint-*`` folder, or starts it again if it saved none (docs/run_folders.md); a step whose settings changed
+is refused by its script (its log names the settings). ``--only`` keeps the matching steps and what they depend
+on (the adjustment an adjusted-encoder task run starts from). The layout of the output folder and the config
+schema are in :mod:`xladjust.study.matrix`; ``study_manifest.json`` lists every step with its coordinates
+(task, variant, language, seed), folder and status, and is what run_report.py reads. Each step's output goes to
 ``OUTPUT_DIR/logs/STEP.log``. At the end run_report.py writes ``OUTPUT_DIR/report/`` (``--no_report`` skips it).
 
 How long the full study takes on one GPU — an **estimate**, not a measurement, for mBERT-base on one A100/H100
@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_report and config.get("report", {}).get("enabled", True):
         import run_report
 
-        report_args = ["--runs_dir", root, "--output_dir", os.path.join(root, "report")]
+        # The report is derived from the runs: always rebuilt, as the runs may have changed since the last one.
+        report_args = ["--runs_dir", root, "--output_dir", os.path.join(root, "report"), "--overwrite_output_dir"]
         try:
             run_report.main(report_args + render_args(config.get("report", {}).get("args", {})))
         except InputError as error:

@@ -31,7 +31,8 @@ from xladjust.arguments import (
 from xladjust.data.embedding_alignment import build_aligner
 from xladjust.data.parallel import load_parallel_corpora, write_held_out
 from xladjust.model_card import ModelCardInfo
-from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging, write_json
+from xladjust.run_folder import start_training_run
+from xladjust.script_utils import parse_arguments, run_main, setup_logging, write_json
 from xladjust.trainer import AlignmentTrainer
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     method_args.take_layer_alias(loss_args)
     training_args.remove_unused_columns = False
     setup_logging(training_args)
-    checkpoint = prepare_output_dir(training_args, training_args.overwrite_output_dir)
+    run = start_training_run(
+        "run_adjust.py", (model_args, data_args, loss_args, training_args), actions=("do_train", "do_eval")
+    )
+    if run.finished:
+        return run.results
+    checkpoint = run.checkpoint
     set_seed(training_args.seed)
 
     # 1. Parallel data: read, align (eflomal, or SimAlign on the original encoder) where no alignment file is given,
@@ -180,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.push_to_hub(language=["en", *data_args.languages])
     else:
         trainer.create_model_card()
+    run.finish()
     return results
 
 

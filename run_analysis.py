@@ -53,6 +53,7 @@ from xladjust.data.parallel import (
 )
 from xladjust.data.tatoeba import Bitext, load_tatoeba, make_bitext
 from xladjust.errors import InputError
+from xladjust.run_folder import start_run, write_text
 from xladjust.script_utils import parse_arguments, write_json
 from xladjust.tasks.common import write_predictions
 
@@ -191,9 +192,10 @@ def encode_corpus(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     data_args, args = parse_arguments((ParallelDataArguments, AnalysisArguments), argv)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    if os.path.isdir(args.output_dir) and os.listdir(args.output_dir) and not args.overwrite_output_dir:
-        raise InputError("the output folder exists and is not empty; pass --overwrite_output_dir", args.output_dir)
-    os.makedirs(args.output_dir, exist_ok=True)
+    run = start_run("run_analysis.py", (data_args, args), args.output_dir, overwrite=args.overwrite_output_dir,
+                    results_file="analysis_results.json")  # fmt: skip
+    if run.finished:
+        return run.results
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     metrics = list(METRICS) if args.distance == "both" else [args.distance]
     models = args.model_paths()
@@ -273,9 +275,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if corpora:
         write_distance_csv(os.path.join(args.output_dir, "distances.csv"), rows)
     summary = render_summary(results, metrics, args.layers)
-    with open(os.path.join(args.output_dir, "summary.md"), "w", encoding="utf-8") as handle:
-        handle.write(summary)
+    write_text(os.path.join(args.output_dir, "summary.md"), summary)
     print(summary)
+    run.finish()
     return results
 
 

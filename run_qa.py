@@ -54,7 +54,8 @@ from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging
+from xladjust.run_folder import start_training_run
+from xladjust.script_utils import parse_arguments, run_main, setup_logging
 from xladjust.tasks.common import (
     EvalSet,
     TaskTrainingArguments,
@@ -284,7 +285,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         logger.warning(
             "--do_predict is not used: --do_eval scores every set of --eval_sets (the split is in its name)"
         )
-    checkpoint = prepare_output_dir(training_args, training_args.overwrite_output_dir)
+    run = start_training_run(
+        "run_qa.py", (model_args, data_args, continual_args, training_args), actions=("do_train", "do_eval")
+    )
+    if run.finished:
+        return run.results
+    checkpoint = run.checkpoint
     set_seed(training_args.seed)
 
     # 1. English training questions and every evaluation set, all validated before the model loads.
@@ -347,6 +353,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         add_zero_shot_average(trainer, eval_sets, results)
         save_answers(trainer, eval_sets)
     publish(trainer, data_args.eval_languages)
+    run.finish()
     return results
 
 

@@ -53,7 +53,6 @@ panel per task and language (a line per set, mean ± std over seeds, the baselin
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -62,6 +61,7 @@ from dataclasses import asdict
 
 from xladjust.analysis.significance import CORRECTIONS, TESTS
 from xladjust.errors import InputError
+from xladjust.run_folder import start_run, write_json
 from xladjust.study.report import (
     Cell,
     analysis_markdown,
@@ -102,31 +102,36 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--qa_score", default="f1", choices=list(QA_SCORES), help="QA number: F1 or exact match.")
     parser.add_argument("--random_seed", type=int, default=0, help="Seed of the resampling.")
+    parser.add_argument(
+        "--overwrite_output_dir", action="store_true", help="Replace a report made from other runs or settings."
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> list[Cell]:
     args = parse_args(argv)
+    run = start_run("run_report.py", [vars(args)], args.output_dir, overwrite=args.overwrite_output_dir,
+                    results_file="report.json")  # fmt: skip
+    if run.finished:
+        return [Cell(**cell) for cell in run.results.get("cells", [])]
     runs = find_runs(args.runs_dir, args.manifest)
     cells, data = build_cells(runs, args)
     if not cells:
         raise InputError("no predictions files found in the runs", args.runs_dir or " ".join(args.manifest))
     compare(cells, data, args)
     os.makedirs(args.output_dir, exist_ok=True)
-    write_markdown(cells, args, os.path.join(args.output_dir, "report.md"))
+    extra = analysis_sections(args) + data_size_sections(cells, args)
+    write_markdown(cells, args, os.path.join(args.output_dir, "report.md"), extra)
     write_csv(cells, os.path.join(args.output_dir, "report.csv"))
-    with open(os.path.join(args.output_dir, "report.json"), "w", encoding="utf-8") as handle:
-        settings = {k: v for k, v in vars(args).items()}
-        json.dump({"settings": settings, "cells": [asdict(c) for c in cells]}, handle, indent=2, allow_nan=True)
-        handle.write("\n")
+    # Strict JSON: a std or p-value that cannot be computed (one seed) is null; report.md says why.
+    write_json(
+        os.path.join(args.output_dir, "report.json"), {"settings": vars(args), "cells": [asdict(c) for c in cells]}
+    )
     for task, group, name in figure_names(cells):
         section = [c for c in cells if c.group == group]
         plot_task(section, task, args.baseline, os.path.join(args.output_dir, name), f"{task} {group}".strip())
-    extra = analysis_sections(args) + data_size_sections(cells, args)
-    if extra:
-        with open(os.path.join(args.output_dir, "report.md"), "a", encoding="utf-8") as handle:
-            handle.write("\n".join(extra) + "\n")
     logger.info("report written to %s", args.output_dir)
+    run.finish()
     return cells
 
 

@@ -39,7 +39,8 @@ from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
 from xladjust.data.languages import XNLI_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.script_utils import parse_arguments, prepare_output_dir, run_main, setup_logging
+from xladjust.run_folder import start_training_run
+from xladjust.script_utils import parse_arguments, run_main, setup_logging
 from xladjust.tasks.common import (
     EvalSet,
     TaskDataArguments,
@@ -119,7 +120,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         (ModelArguments, XnliDataArguments, ContinualLearningArguments, XnliTrainingArguments), argv
     )
     setup_logging(training_args)
-    checkpoint = prepare_output_dir(training_args, training_args.overwrite_output_dir)
+    run = start_training_run("run_xnli.py", (model_args, data_args, continual_args, training_args))
+    if run.finished:
+        return run.results
+    checkpoint = run.checkpoint
     set_seed(training_args.seed)
 
     # 1. English training pairs and every language's evaluation sets, all validated before the model loads.
@@ -174,6 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(train_and_save(trainer, checkpoint, train_dataset))
     results.update(evaluate_languages(trainer, eval_sets, decode_nli, average_keys=("accuracy",)))
     publish(trainer, data_args.eval_languages)
+    run.finish()
     return results
 
 

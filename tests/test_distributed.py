@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import PARALLEL
 from tests.launch import TORCHRUN, launch
@@ -39,3 +40,19 @@ def test_two_processes_split_the_data(tiny_bert, tmp_path, launcher):
     assert results["eval_pairs"] == 6  # gathered from both processes without duplicates
     assert results["eval_alignment_loss"] < results["eval_before_alignment_loss"]
     assert all("alignment_loss" in entry for entry in state["log_history"] if "loss" in entry)
+    record = json.loads((tmp_path / "out" / "run.json").read_text())  # written once, by rank 0
+    assert record["status"] == "finished" and record["settings"]["processes"] == 2
+
+
+def test_continual_learning_under_fsdp_sharding_gives_the_unsharded_gradients(tiny_bert, tmp_path):
+    """The alignment forward runs inside the sharded model's forward (ContinualAlignment.attach): every encoder
+    parameter gets the same gradient as without sharding, and the frozen reference is never sharded."""
+    unsharded = launch([sys.executable], "tests/fsdp_continual.py", [str(tiny_bert), str(tmp_path / "one.pt")])
+    assert unsharded.returncode == 0, unsharded.stderr[-3000:]
+    sharded = launch(TORCHRUN, "tests/fsdp_continual.py", [str(tiny_bert), str(tmp_path / "two.pt")])
+    assert sharded.returncode == 0, sharded.stderr[-3000:]
+    one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    assert one["terms"] == pytest.approx(two["terms"], rel=1e-5) and one["terms"][1] > 0
+    assert set(one["grads"]) == set(two["grads"]) and len(one["grads"]) > 30
+    for name, grad in one["grads"].items():
+        torch.testing.assert_close(two["grads"][name], grad, rtol=1e-4, atol=1e-6, msg=name)

@@ -134,23 +134,30 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     steps = {s.name: s for s in build_steps(config)}
+    finished = json.dumps({"status": "finished"})
     done = steps["adjust-es-seed1"]
     Path(done.output_dir).mkdir(parents=True)
-    Path(done.done_marker).write_text("{}")
-    crashed = steps["xnli-original-seed1"]
-    Path(crashed.output_dir).mkdir(parents=True)
-    (Path(crashed.output_dir) / "config.json").write_text("{}")
+    Path(done.done_marker).write_text(finished)
+    Path(done.output_dir, "all_results.json").write_text("{}")
+    old_version = steps["xnli-original-seed1"]  # files but no run.json: nothing says what made them
+    Path(old_version.output_dir).mkdir(parents=True)
+    (Path(old_version.output_dir) / "config.json").write_text("{}")
+    killed = steps["xnli-adjusted-es-seed1"]  # results written, but killed before it finished: not done
+    Path(killed.output_dir, "checkpoint-2").mkdir(parents=True)
+    Path(killed.output_dir, "all_results.json").write_text("{}")
+    Path(killed.done_marker).write_text(json.dumps({"status": "running", "pid": 0, "hostname": "elsewhere"}))
 
     calls = []
 
     def fake_run(step, launcher, log_dir):
         calls.append((step.name, runner.leftover_args(step)))
         Path(step.output_dir).mkdir(parents=True, exist_ok=True)
-        Path(step.done_marker).write_text("{}")
+        Path(step.done_marker).write_text(finished)
         return 0
 
     monkeypatch.setattr(runner, "run_step", fake_run)
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
+    # The killed step resumes by itself (same command, no flag); the old folder is started again from scratch.
     assert dict(calls) == {"xnli-original-seed1": ["--overwrite_output_dir"], "xnli-adjusted-es-seed1": [],
                            "analysis-es-seed1": [], "xsr-original-es-seed1": [],
                            "xsr-adjusted-es-seed1": []}  # fmt: skip

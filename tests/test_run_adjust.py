@@ -185,21 +185,6 @@ def test_existing_output_dir_is_refused_without_the_flag(tiny_bert, tmp_path):
     assert (output / "model.safetensors").is_file() and (output / "notes.txt").read_text() == "mine"
 
 
-def test_interrupted_training_resumes_from_the_last_checkpoint(tiny_bert, tmp_path):
-    schedule = ["--do_train", "--lr_scheduler_type", "constant", "--warmup_steps", "0", "--save_strategy", "steps",
-                "--save_steps", "3"]  # fmt: skip
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    run_adjust.main(adjust_args(tiny_bert, straight, ["es"], True, *schedule, "--max_steps", "6"))
-    run_adjust.main(adjust_args(tiny_bert, interrupted, ["es"], True, *schedule, "--max_steps", "3"))
-    assert (interrupted / "checkpoint-3").is_dir()
-    run_adjust.main(adjust_args(tiny_bert, interrupted, ["es"], True, *schedule, "--max_steps", "6"))
-    state = json.loads((interrupted / "trainer_state.json").read_text())
-    assert state["global_step"] == 6
-    resumed, reference = load_file(interrupted / "model.safetensors"), load_file(straight / "model.safetensors")
-    for key, tensor in reference.items():
-        torch.testing.assert_close(resumed[key], tensor, rtol=1e-4, atol=1e-5)
-
-
 def test_push_to_hub_uses_the_hub_client(tiny_bert, tmp_path, monkeypatch):
     uploads = []
 

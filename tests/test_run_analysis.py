@@ -198,3 +198,18 @@ def test_tatoeba_mistakes_are_clear_errors(tiny_bert, tmp_path):
         run_analysis.main([*base, "--languages", "hi"])
     with pytest.raises(InputError, match="--layers \\[8\\]: the model has 3 hidden states"):
         run_analysis.main([*base, "--languages", "es", "--layers", "8"])
+
+
+def test_rerun_is_a_no_op_and_other_settings_are_refused(analysis, capsys):
+    output, results = analysis
+    models = results["settings"]["models"]  # the LABEL=PATH entries as given
+    args = ["--models", *models, "--output_dir", str(output), *data_args("es", "ru"), "--distance", "both",
+            "--layers", "-1", "1"]  # fmt: skip
+    before = {path: path.stat().st_mtime_ns for path in output.rglob("*")}
+    capsys.readouterr()
+    again = run_analysis.main(args)
+    assert "already finished with the same settings" in capsys.readouterr().out
+    assert again == json.loads((output / "analysis_results.json").read_text())
+    assert {path: path.stat().st_mtime_ns for path in output.rglob("*")} == before
+    with pytest.raises(InputError, match='--distance: "both" → "cosine"'):
+        run_analysis.main([*args[:-4], "cosine", "--layers", "-1", "1"])

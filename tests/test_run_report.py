@@ -191,3 +191,61 @@ def test_qa_files_without_squad_scores_need_the_official_rules(tmp_path):
     [cell] = run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"),
                               "--qa_metric", "official"])  # fmt: skip
     assert cell.mean == pytest.approx(50.0)
+
+
+def qa_records(values: list[float]) -> list[dict]:
+    return [
+        {
+            "id": str(i),
+            "gold": ["x"],
+            "predicted": "y",
+            "exact_match": 0.0,
+            "f1": v,
+            "squad_exact_match": 0.0,
+            "squad_f1": v,
+        }
+        for i, v in enumerate(values)
+    ]
+
+
+def test_every_table_has_the_same_variant_order(tmp_path):
+    make_xnli_study(tmp_path / "study", n=30)  # its first set (en) has no adjusted run
+    for seed in (1, 2, 3):
+        for variant in ("joint", "adjusted", "original"):
+            folder = tmp_path / "study" / "qa" / variant / ("es" if variant == "adjusted" else "") / f"seed{seed}"
+            write_jsonl(folder / "predictions" / "eval_xquad.es.jsonl", qa_records([100.0, 0.0, 50.0 + seed]))
+    run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"), "--samples", "50"])
+    headers = [line for line in (tmp_path / "r" / "report.md").read_text().splitlines() if line.startswith("| set")]
+    assert headers == ["| set | original | adjusted | joint |"] * 2
+
+
+def test_one_seed_gives_strict_json_and_says_why_cells_are_empty(tmp_path):
+    for variant in ("original", "joint"):
+        folder = tmp_path / "study" / "xnli" / variant / "seed1"
+        write_jsonl(folder / "predictions" / "predict_es.jsonl", nli_records("es", np.arange(40) % (2 + len(variant))))
+    out = tmp_path / "r"
+    run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out), "--samples", "50"])
+    text = (out / "report.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    cells = {c["variant"]: c for c in json.loads(text)["cells"]}
+    assert cells["original"]["std"] is None and cells["joint"]["p_seed"] is None
+    assert "`–` for a std: the cell has a single seed" in (out / "report.md").read_text()
+
+
+def test_rerun_and_interrupted_runs(tmp_path, capsys, caplog):
+    make_xnli_study(tmp_path / "study", n=30)
+    interrupted = tmp_path / "study" / "xnli" / "joint" / "seed3"
+    (interrupted / "run.json").write_text(json.dumps({"status": "running", "pid": 0, "hostname": "gone"}))
+    args = ["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"), "--samples", "50"]
+    with caplog.at_level("WARNING"):
+        cells = run_report.main(args)
+    assert cells_by_key(cells)[("xnli", "es", "joint")].seeds == [1, 2]  # seed 3 has not finished
+    assert "not in the report" in caplog.text and str(interrupted) in caplog.text
+    before = (tmp_path / "r" / "report.json").stat().st_mtime_ns
+    capsys.readouterr()
+    again = run_report.main(args)
+    assert "already finished with the same settings" in capsys.readouterr().out
+    assert (tmp_path / "r" / "report.json").stat().st_mtime_ns == before and len(again) == len(cells)
+    with pytest.raises(InputError, match="--samples: 50 → 60"):
+        run_report.main([*args[:-1], "60"])
+    run_report.main([*args[:-1], "60", "--overwrite_output_dir"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -14,8 +13,8 @@ import datasets
 import torch
 import transformers
 from transformers import HfArgumentParser, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
+from xladjust import run_folder
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -69,36 +68,9 @@ def setup_logging(training_args: TrainingArguments) -> None:
     )
 
 
-def prepare_output_dir(training_args: TrainingArguments, overwrite_output_dir: bool) -> str | None:
-    """Refuse to clobber a non-empty output folder; return the checkpoint to resume from, if any.
-
-    A folder holding checkpoints is resumed from its last one (as the transformers examples do) unless
-    ``--overwrite_output_dir``; any other non-empty folder needs ``--overwrite_output_dir``.
-    """
-    output_dir = training_args.output_dir
-    if output_dir is None:
-        raise InputError("--output_dir is required")
-    if training_args.resume_from_checkpoint is not None:
-        if not os.path.isdir(training_args.resume_from_checkpoint):
-            raise InputError("checkpoint folder not found", training_args.resume_from_checkpoint)
-        return training_args.resume_from_checkpoint
-    if not os.path.isdir(output_dir) or not os.listdir(output_dir) or overwrite_output_dir:
-        return None
-    last_checkpoint = get_last_checkpoint(output_dir) if training_args.do_train else None
-    if last_checkpoint is None:
-        raise InputError(
-            "the output folder exists and is not empty; pass --overwrite_output_dir to write into it anyway, "
-            "or choose another --output_dir",
-            output_dir,
-        )
-    logger.info("Resuming from %s (pass --overwrite_output_dir to train from scratch)", last_checkpoint)
-    return last_checkpoint
-
-
 def write_json(path: str | Path, payload: Any) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, ensure_ascii=False, sort_keys=True)
-        handle.write("\n")
+    """Strict JSON (NaN/inf → null), written atomically: see :func:`xladjust.run_folder.write_json`."""
+    run_folder.write_json(path, payload)
 
 
 def run_main(main: Callable[[], Any]) -> None:

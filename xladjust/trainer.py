@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -11,6 +13,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
 from tqdm.auto import tqdm
 from transformers import Trainer
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -19,6 +22,9 @@ from xladjust.adjust.continual import ContinualAlignment
 from xladjust.adjust.objective import AlignmentObjective
 from xladjust.errors import InputError
 from xladjust.model_card import ModelCardInfo, render_model_card
+from xladjust.run_folder import strict, write_json, write_text
+
+logger = logging.getLogger(__name__)
 
 LOSS_HEAD_FILE = "loss_head.safetensors"
 
@@ -46,6 +52,7 @@ class XLTrainer(Trainer):
         self.loss_head: torch.nn.Module | None = None
         self._head_window_closed = True
         self._component_sums: dict[str, torch.Tensor] = {}
+        self._reference_checked = False
         self._component_steps = 0
 
     def loss_head_parameters(self) -> list[torch.nn.Parameter]:
@@ -118,7 +125,39 @@ class XLTrainer(Trainer):
             means = self.accelerator.reduce(means.to(self.args.device), reduction="mean")
             logs.update({name: float(value) for name, value in zip(names, means.tolist(), strict=True)})
             self._component_sums, self._component_steps = {}, 0
-        super().log(logs, start_time)
+        # NaN/inf would end up in trainer_state.json (also the checkpoints'), which must stay strict JSON.
+        super().log(strict(logs), start_time)
+
+    def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
+        """As Trainer's, but strict JSON written atomically (a killed run never leaves half a results file)."""
+        if not self.is_world_process_zero():
+            return
+        write_json(os.path.join(self.args.output_dir, f"{split}_results.json"), metrics)
+        if combined:
+            path = os.path.join(self.args.output_dir, "all_results.json")
+            previous = json.loads(Path(path).read_text(encoding="utf-8")) if os.path.exists(path) else {}
+            write_json(path, {**previous, **metrics})
+
+    def save_state(self) -> None:
+        if self.is_world_process_zero():
+            write_json(os.path.join(self.args.output_dir, "trainer_state.json"), dataclasses.asdict(self.state))
+
+    def check_reference_outside_wrapper(self, model: torch.nn.Module, reference: torch.nn.Module | None) -> None:
+        """Once, at the first training step: the frozen reference must be a plain module beside the wrapped model
+        (never sharded by FSDP, never wrapped by DDP): it is not trained, and each process needs all of it."""
+        if self._reference_checked or reference is None:
+            return
+        self._reference_checked = True
+        requested = bool(self.args.fsdp) or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+        if requested and not self.is_fsdp_enabled:
+            logger.warning("FSDP was asked for, but accelerate enables it on GPUs only: this run is plain data "
+                           "parallel (%s); see docs/distributed.md", type(model).__name__)  # fmt: skip
+        wrappers = (torch.nn.parallel.DistributedDataParallel, FullyShardedDataParallel, FSDPModule)
+        wrapped = [name or "(root)" for name, m in reference.named_modules() if isinstance(m, wrappers)]
+        if wrapped:
+            raise RuntimeError(f"the frozen reference was wrapped or sharded ({', '.join(wrapped[:3])})")
+        logger.info("trained model: %s; frozen reference: a plain %s, not sharded",
+                    type(model).__name__, type(reference).__name__)  # fmt: skip
 
     def create_model_card(self, **kwargs: Any) -> None:
         if self.model_card is None:
@@ -127,8 +166,7 @@ class XLTrainer(Trainer):
             return None
         results_path = os.path.join(self.args.output_dir, "all_results.json")
         results = json.loads(Path(results_path).read_text(encoding="utf-8")) if os.path.exists(results_path) else None
-        with open(os.path.join(self.args.output_dir, "README.md"), "w", encoding="utf-8") as handle:
-            handle.write(render_model_card(self.model_card, results))
+        write_text(os.path.join(self.args.output_dir, "README.md"), render_model_card(self.model_card, results))
         return None
 
 
@@ -168,6 +206,8 @@ class AlignmentTrainer(XLTrainer):
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None
     ):
+        if model.training:
+            self.check_reference_outside_wrapper(model, self.objective.reference)
         with self.accelerator.autocast():  # the frozen reference is not wrapped by accelerate, so not autocast
             output = self.objective(model, inputs)
         if model.training:
@@ -242,21 +282,27 @@ class TaskTrainer(XLTrainer):
         if continual is not None:
             continual.objective.to(self.args.device)
             self.loss_head = continual.objective.projection
+            continual.attach(self.model)
         self._draw_step, self._draws = -1, 0
 
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None
     ):
-        task_loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
-        loss = task_loss
-        if self.continual is not None and model.training:
+        aligning = self.continual is not None and model.training
+        if aligning:
+            self.check_reference_outside_wrapper(model, self.continual.objective.reference)
             step = self.state.global_step
             self._draws = self._draws + 1 if step == self._draw_step else 0
             self._draw_step = step
-            batch = self.continual.draw(self.args.seed, self.args.process_index, step, self._draws)
-            encoder = self.accelerator.unwrap_model(model).base_model
-            with self.accelerator.autocast():
-                terms = self.continual.loss_terms(encoder, self._prepare_inputs(batch))
+            batch = self.continual.draw(
+                self.args.seed, self.args.process_index, step, self._draws, self.args.world_size
+            )
+            # Through the wrapped model's forward (see ContinualAlignment.attach), not around the wrapper.
+            inputs = {**inputs, "alignment_batch": self._prepare_inputs(batch)}
+        task_loss, outputs = super().compute_loss(model, inputs, return_outputs=True)
+        loss = task_loss
+        if aligning:
+            terms = self.continual.take_terms()
             loss = (
                 task_loss
                 + self.continual.align_weight * terms.alignment_loss

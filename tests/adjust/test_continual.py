@@ -71,6 +71,9 @@ def test_draw_depends_only_on_seed_process_step_and_micro_step(tiny_bert, tmp_pa
     assert all(torch.equal(drawn[k], again[k]) if torch.is_tensor(drawn[k]) else drawn[k] == again[k] for k in drawn)
     for other in [(7, 1, 5, 0), (7, 0, 6, 0), (7, 0, 5, 1), (8, 0, 5, 0)]:  # process, step, micro-step, seed
         assert not torch.equal(continual.draw(*other)["en_input_ids"], drawn["en_input_ids"]), other
+    # The global micro-batch: process 1 of 2 draws what a single process draws at its second micro-step.
+    assert torch.equal(continual.draw(7, 1, 5, 0, 2)["en_input_ids"], continual.draw(7, 0, 5, 1)["en_input_ids"])
+    assert torch.equal(continual.draw(7, 0, 5, 1, 2)["en_input_ids"], continual.draw(7, 0, 5, 2)["en_input_ids"])
 
 
 def test_combined_loss_is_task_plus_weighted_alignment_and_regulariser(no_dropout_bert, tmp_path):
@@ -151,21 +154,6 @@ def test_reference_is_the_initial_encoder_and_stays_frozen(accumulated_step):
     assert not torch.equal(moved, initial.bert.encoder.layer[0].attention.self.query.weight)
 
 
-def test_resumed_run_with_continual_learning_matches_a_straight_one(tiny_bert, tmp_path):
-    schedule = ["--do_train", "--eval_languages", "en", "--save_strategy", "steps", "--save_steps", "2",
-                "--per_device_train_batch_size", "4", "--learning_rate", "1e-3", "--lr_scheduler_type", "constant",
-                *CONTINUAL]  # fmt: skip
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    run_ner.main(ner_args(tiny_bert, straight, *schedule, "--max_steps", "4"))
-    run_ner.main(ner_args(tiny_bert, interrupted, *schedule, "--max_steps", "2"))
-    run_ner.main(ner_args(tiny_bert, interrupted, *schedule, "--max_steps", "4"))  # resumes from checkpoint-2
-    state = json.loads((interrupted / "trainer_state.json").read_text())
-    assert state["global_step"] == 4
-    resumed, reference = load_file(interrupted / "model.safetensors"), load_file(straight / "model.safetensors")
-    for key, tensor in reference.items():
-        torch.testing.assert_close(resumed[key], tensor, rtol=1e-4, atol=1e-5)
-
-
 def test_two_processes_with_continual_learning(tiny_bert, tmp_path):
     output = tmp_path / "out"
     args = ner_args(tiny_bert, output, "--do_train", "--do_predict", "--eval_languages", "en", "es",
@@ -186,3 +174,33 @@ def test_two_processes_with_continual_learning(tiny_bert, tmp_path):
         two = read_jsonl(output / "predictions" / f"predict_{lang}.jsonl")
         assert two == read_jsonl(alone / "predictions" / f"predict_{lang}.jsonl") and len(two) == 20
         assert len({tuple(r["predicted"]) for r in two}) > 2  # not all alike, so a shuffle would show
+
+
+def test_two_processes_equal_one_process_with_the_same_global_batches(no_dropout_bert, tmp_path):
+    """2 processes × 4 sentences = 1 process × 2 accumulated micro-batches of 4: the same task batches (sequential
+    sampling) and, by the global micro-batch number, the same alignment draws; so the same training up to the
+    order of floating-point sums. The alignment forward runs inside DDP's forward (ContinualAlignment.attach)."""
+    common = ["--do_train", "--eval_languages", "en", "--per_device_train_batch_size", "4", "--max_steps", "3",
+              "--logging_steps", "1", "--learning_rate", "1e-2", "--optim", "sgd", "--lr_scheduler_type",
+              "constant", "--train_sampling_strategy", "sequential", "--align_weight", "1.0", *CONTINUAL]  # fmt: skip
+    two, one = tmp_path / "two", tmp_path / "one"
+    result = launch(TORCHRUN, "run_ner.py", ner_args(no_dropout_bert, two, *common))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "distributed training: True" in result.stdout + result.stderr
+    run_ner.main(ner_args(no_dropout_bert, one, *common, "--gradient_accumulation_steps", "2"))
+    logs = {}
+    for name, output in (("two", two), ("one", one)):
+        history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+        logs[name] = [{k: e[k] for k in ("loss", "task_loss", "alignment_loss", "regularization_loss")}
+                      for e in history if "loss" in e]  # fmt: skip
+    assert len(logs["one"]) == 3 and logs["one"][0]["alignment_loss"] > 0
+    for a, b in zip(logs["two"], logs["one"], strict=True):
+        assert a == pytest.approx(b, rel=1e-4)
+    weights_two, weights_one = load_file(two / "model.safetensors"), load_file(one / "model.safetensors")
+    start = load_file(no_dropout_bert / "model.safetensors")
+    moved = 0
+    for key, tensor in weights_one.items():
+        torch.testing.assert_close(weights_two[key], tensor, rtol=1e-4, atol=1e-5, msg=key)
+        before = start.get(key.removeprefix("bert."))
+        moved += before is not None and not torch.equal(tensor, before)
+    assert moved > 10  # the encoder was trained

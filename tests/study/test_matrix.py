@@ -65,7 +65,7 @@ def test_sentence_retrieval_per_language_and_encoder(paper):
     assert values(step.args, "--models") == [f"adjusted={paper['adjust-hi-seed2'].output_dir}"]
     assert value(step.args, "--retrieval_corpus") == "tatoeba" and values(step.args, "--layers") == ["8", "-1"]
     assert "--parallel_files" not in step.args and "--alignment_files" not in step.args
-    assert step.output_dir.endswith("xsr/adjusted/hi/seed2") and step.done_marker.endswith("analysis_results.json")
+    assert step.output_dir.endswith("xsr/adjusted/hi/seed2") and step.done_marker.endswith("run.json")
     assert values(xsr["xsr-joint-hi-seed2"].args, "--models") == [f"joint={paper['adjust-joint-seed2'].output_dir}"]
     original = xsr["xsr-original-hi-seed2"]
     assert values(original.args, "--models") == ["original=bert-base-multilingual-cased"] and not original.depends_on

@@ -137,7 +137,9 @@ def test_invalid_iob2_is_an_error_by_default(tmp_path):
     with pytest.raises(InputError) as error:
         read_ner_file(path, "en")
     assert error.value.path == str(path) and error.value.line == 5
-    assert "invalid IOB2: I-LOC at token 2 follows O" in str(error.value) and "repair='convert'" in str(error.value)
+    assert "invalid IOB2: I-LOC at token 2 follows O" in str(
+        error.value
+    ) and "pass --iob2_repair convert to read it as B-LOC" in str(error.value)
 
 
 def test_invalid_iob2_converted_and_counted(tmp_path):

@@ -9,6 +9,7 @@ contrastive``, ``--align_regularization parameters``, ``--align_layers 8 12``, .
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -132,15 +133,51 @@ class ContinualAlignment:
         self.collator = collator
         self.align_weight = align_weight
         self.batch_size = min(batch_size, len(pool))
+        self._terms: AlignmentLossOutput | None = None
 
-    def draw(self, seed: int, process_index: int, step: int, micro_step: int) -> dict[str, Any]:
-        """A random batch that depends only on its coordinates, so resumed and distributed runs stay reproducible."""
-        rng = np.random.default_rng([seed, process_index, step, micro_step])
+    def draw(
+        self, seed: int, process_index: int, step: int, micro_step: int, num_processes: int = 1
+    ) -> dict[str, Any]:
+        """A random batch that depends only on its coordinates, so resumed and distributed runs stay reproducible.
+
+        The coordinates are the seed, the optimizer step and the global micro-batch number
+        ``micro_step × num_processes + process_index``: P processes with N accumulation steps draw the batches that
+        one process with P × N accumulation steps draws, as their task batches are the same too.
+        """
+        rng = np.random.default_rng([seed, step, micro_step * num_processes + process_index])
         indices = rng.choice(len(self.pool), size=self.batch_size, replace=False)
         return self.collator([self.pool[int(i)] for i in indices])
 
     def loss_terms(self, encoder: torch.nn.Module, batch: dict[str, Any]) -> AlignmentLossOutput:
         return self.objective(encoder, batch)
+
+    def attach(self, model: PreTrainedModel) -> None:
+        """Let ``model``'s forward also compute the alignment terms when given ``alignment_batch=...``.
+
+        The alignment forward then runs inside the forward of whatever wraps the model (DDP, FSDP, DeepSpeed):
+        one forward and one backward per micro-step, the encoder's parameters gathered by the wrapper, every
+        gradient reduced once, ``no_sync`` of gradient accumulation respected. The terms are handed back through
+        :meth:`take_terms`, not in the outputs: wrappers rebuild the output class from its fields (DDP's pytree
+        unflattening), which has none for them. Only this instance's forward changes; saving is unaffected.
+        """
+        task_forward = model.forward
+        encoder = model.base_model
+
+        @functools.wraps(task_forward)
+        def forward(*args: Any, alignment_batch: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+            outputs = task_forward(*args, **kwargs)
+            if alignment_batch is not None:
+                self._terms = self.objective(encoder, alignment_batch)
+            return outputs
+
+        model.forward = forward
+
+    def take_terms(self) -> AlignmentLossOutput:
+        """The alignment terms of the last forward given an ``alignment_batch`` (once)."""
+        terms, self._terms = self._terms, None
+        if terms is None:
+            raise RuntimeError("the task model's forward computed no alignment terms: was attach() called?")
+        return terms
 
 
 def build_continual_alignment(

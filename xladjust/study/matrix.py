@@ -70,11 +70,10 @@ from typing import Any
 
 from xladjust.data.languages import default_config_name
 from xladjust.errors import InputError
+from xladjust.run_folder import RUN_FILE, is_finished
 
 VARIANTS = ("original", "adjusted", "joint", "continual")
 KINDS = ("original", "adjusted", "joint", "continual")
-DONE_MARKERS = {"run_analysis.py": "analysis_results.json"}
-"""The file whose presence marks a finished step (default ``all_results.json``)."""
 
 
 @dataclass
@@ -90,10 +89,11 @@ class Step:
 
     @property
     def done_marker(self) -> str:
-        return os.path.join(self.output_dir, DONE_MARKERS.get(self.script, "all_results.json"))
+        """The step's ``run.json``: the step is done when it says ``finished`` (see :mod:`xladjust.run_folder`)."""
+        return os.path.join(self.output_dir, RUN_FILE)
 
     def is_done(self) -> bool:
-        return os.path.isfile(self.done_marker)
+        return is_finished(self.output_dir)
 
     def command(self, launcher: Sequence[str]) -> list[str]:
         prefix = list(launcher)

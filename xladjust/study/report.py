@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from xladjust.analysis.significance import CORRECTIONS, STATISTICS, TESTS, per_seed_scores, seed_test
+from xladjust.run_folder import describe_status, run_status, write_text
+from xladjust.study.matrix import VARIANTS
 from xladjust.study.results import (
     ModelChange,
     ModelDistances,
@@ -76,6 +78,9 @@ def build_cells(
     for run in runs:
         if not os.path.isdir(run.output_dir):
             logger.warning("missing run folder %s", run.output_dir)
+            continue
+        if run_status(run.output_dir) in ("running", "interrupted"):  # its predictions may be partial
+            logger.warning("not in the report: %s", describe_status(run.output_dir))
             continue
         scores_by_set = read_run(run, args.split, args.qa_score, args.qa_metric) | read_retrieval(run)
         for name, scores in scores_by_set.items():
@@ -153,7 +158,15 @@ def cell_text(cell: Cell) -> str:
     return text
 
 
-def write_markdown(cells: Sequence[Cell], args: argparse.Namespace, path: str) -> None:
+def variant_order(cells: Sequence[Cell], baseline: str) -> list[str]:
+    """The variants of ``cells`` in one fixed order for every task: the baseline, then the study's built-in
+    variants in :data:`~xladjust.study.matrix.VARIANTS` order, then any other by name."""
+    known = {name: i for i, name in enumerate(VARIANTS)}
+    return sorted({c.variant for c in cells}, key=lambda v: (v != baseline, known.get(v, len(known)), v))
+
+
+def write_markdown(cells: Sequence[Cell], args: argparse.Namespace, path: str, extra: Sequence[str] = ()) -> None:
+    """The tables of every task and section, then ``extra`` lines (the analysis and data-size sections)."""
     lines = ["# Results", ""]
     seeds = "pooled" if args.pool_seeds else "kept together per example"
     lines.append(
@@ -162,8 +175,13 @@ def write_markdown(cells: Sequence[Cell], args: argparse.Namespace, path: str) -
         f"`†`: {args.seed_test} t-test over seeds; both at α = {args.alpha} after {args.correction} "
         f"correction over the cells of each task."
     )
+    if any(len(c.seeds) < 2 for c in cells):
+        lines.append(
+            "\n`–` for a std: the cell has a single seed (a sample std needs two); its p_seed is empty too "
+            "(`null` in report.json), and `†` cannot appear."
+        )
     for task, group, task_cells in sections(cells):
-        variants = list(dict.fromkeys(c.variant for c in sorted(task_cells, key=lambda c: c.variant != args.baseline)))
+        variants = variant_order(task_cells, baseline=args.baseline)
         sets = list(dict.fromkeys(c.eval_set for c in task_cells))
         by_key = {(c.eval_set, c.variant): c for c in task_cells}
         metric = task_cells[0].metric
@@ -173,8 +191,7 @@ def write_markdown(cells: Sequence[Cell], args: argparse.Namespace, path: str) -
         for name in sets:
             row = [cell_text(by_key[(name, v)]) if (name, v) in by_key else "" for v in variants]
             lines.append(f"| {name} | " + " | ".join(row) + " |")
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    write_text(path, "\n".join([*lines, *extra]) + "\n")
 
 
 GROUP_ORDER = {"": 0, "mono-lingual": 1, "cross-lingual": 2}
@@ -218,7 +235,7 @@ def plot_task(cells: Sequence[Cell], task: str, baseline: str, path: str, title:
     from matplotlib.figure import Figure
 
     task_cells = [c for c in cells if c.task == task]
-    variants = list(dict.fromkeys(c.variant for c in sorted(task_cells, key=lambda c: c.variant != baseline)))
+    variants = variant_order(task_cells, baseline)
     sets = list(dict.fromkeys(c.eval_set for c in task_cells))
     by_key = {(c.eval_set, c.variant): c for c in task_cells}
     figure = Figure(figsize=(max(4.0, 1.2 * len(sets) * max(1, len(variants)) / 2), 3.5))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import InputError
+from xladjust.run_folder import RUN_FILE
 from xladjust.script_utils import write_json
 from xladjust.study.matrix import Step
 
@@ -63,9 +64,11 @@ def write_manifest(config: dict[str, Any], steps: Sequence[Step]) -> str:
 
 
 def leftover_args(step: Step) -> list[str]:
-    """``--overwrite_output_dir`` for a crashed step's folder without checkpoints (the scripts refuse it otherwise)."""
+    """``--overwrite_output_dir`` for a step folder that holds files but no ``run.json`` (left by an older version:
+    nothing says what made them). A crashed step's own folder has its ``run.json``: the script resumes it by
+    itself (from its last checkpoint, or from scratch), and refuses it if the step's settings changed."""
     folder = Path(step.output_dir)
-    if not folder.is_dir() or not any(folder.iterdir()) or any(folder.glob("checkpoint-*")):
+    if not folder.is_dir() or not any(folder.iterdir()) or (folder / RUN_FILE).is_file():
         return []
     return ["--overwrite_output_dir"]
 

@@ -51,6 +51,7 @@ from xladjust.arguments import ModelArguments
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.model_card import CardEvaluation, ModelCardInfo
+from xladjust.run_folder import strict, write_text
 from xladjust.tasks.metrics import average_over_languages
 from xladjust.tasks.nli import check_label_mapping, check_language, set_label_mapping
 from xladjust.trainer import TaskTrainer
@@ -316,10 +317,9 @@ def train_and_save(trainer: TaskTrainer, checkpoint: str | None, train_dataset: 
 
 
 def write_predictions(path: str, records: Sequence[dict[str, Any]]) -> None:
+    """One strict JSON object per line, the file written whole (renamed into place) or not at all."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_text(path, "".join(json.dumps(strict(r), ensure_ascii=False, allow_nan=False) + "\n" for r in records))
 
 
 def evaluate_languages(

@@ -161,7 +161,7 @@ def _apply_policy(
         before = NER_LABELS[tags[i - 1]] if i > 0 else "the sentence start"
         raise InputError(
             f"{where}invalid IOB2: {tag} at token {i + 1} follows {before}, not B-{tag[2:]} or {tag}; "
-            f"fix the file or pass repair='convert' to read it as B-{tag[2:]}",
+            f"fix the file or pass --iob2_repair convert to read it as B-{tag[2:]}",
             path,
             lines[i],
         )
