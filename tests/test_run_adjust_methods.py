@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ import run_adjust
 from tests.conftest import PARALLEL
 from tests.launch import TORCHRUN, launch
 from tests.test_run_adjust import adjust_args
+from tests.test_run_folders import run_script
 from xladjust.script_utils import run_main
 from xladjust.trainer import LOSS_HEAD_FILE
 
@@ -54,7 +56,7 @@ CONTRASTIVE = ["--alignment_loss", "contrastive", "--contrastive_negatives", "al
 
 def test_contrastive_head_is_trained_checkpointed_resumed_and_never_saved_into_the_encoder(tiny_bert, tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    adjust_es(tiny_bert, straight, "--max_steps", "6", *CONTRASTIVE)
+    adjust_es(tiny_bert, straight, "--max_steps", "6", *CONTRASTIVE, "--do_eval")
     heads = [load_file(straight / f"checkpoint-{step}" / LOSS_HEAD_FILE) for step in (3, 6)]
     assert set(heads[0]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
     assert not torch.equal(heads[0]["0.weight"], heads[1]["0.weight"])  # the optimizer trains it
@@ -67,8 +69,11 @@ def test_contrastive_head_is_trained_checkpointed_resumed_and_never_saved_into_t
 
     # Interrupted at step 3 and resumed: the same weights as the straight run only if the head (and its optimizer
     # state) came back from the checkpoint and its gradients were zeroed after every step.
-    adjust_es(tiny_bert, interrupted, "--max_steps", "3", *CONTRASTIVE)
-    results = adjust_es(tiny_bert, interrupted, "--max_steps", "6", *CONTRASTIVE, "--do_eval")
+    again = ["--max_steps", "6", *CONTRASTIVE, "--do_eval"]
+    killed = run_script("run_adjust.py", adjust_args(tiny_bert, interrupted, ["es"], True, "--do_train", *again), 3)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (interrupted / "checkpoint-3").is_dir() and not (interrupted / "checkpoint-6").exists()
+    results = adjust_es(tiny_bert, interrupted, *again)
     resumed, reference = load_file(interrupted / "model.safetensors"), load_file(straight / "model.safetensors")
     for key, tensor in reference.items():
         torch.testing.assert_close(resumed[key], tensor, rtol=1e-5, atol=1e-6, msg=key)

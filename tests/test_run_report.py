@@ -188,7 +188,7 @@ def test_qa_files_without_squad_scores_need_the_official_rules(tmp_path):
     write_jsonl(folder / "predictions" / "eval_xquad.es.jsonl", [{"id": "0", "f1": 50.0, "exact_match": 0.0}])
     with pytest.raises(InputError, match="no 'squad_f1' column.*use --qa_metric official"):
         run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r")])
-    [cell] = run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"),
+    [cell] = run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "official"),
                               "--qa_metric", "official"])  # fmt: skip
     assert cell.mean == pytest.approx(50.0)
 
