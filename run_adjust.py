@@ -6,7 +6,7 @@ and of its English translation come closer, while a regulariser keeps English ve
 original model. The adjusted encoder is saved with its tokenizer, ready for run_xnli.py, run_ner.py, run_qa.py
 and run_analysis.py.
 
-    python run_adjust.py --model_name_or_path bert-base-multilingual-cased --languages es ru \
+    python run_adjust.py --model_name_or_path google-bert/bert-base-multilingual-cased --languages es ru \
         --parallel_files es-en.txt ru-en.txt --alignment_files es-en.align ru-en.align \
         --output_dir out/adjusted --do_train --do_eval --validation_pairs 500
 """

@@ -8,10 +8,10 @@ per-link changes. Also contextual word retrieval (Cao et al. 2020) and sentence 
 or on Tatoeba as XTREME does (``--retrieval_corpus tatoeba``: mean-pooled ``hidden_states[layer]``, cosine, accuracy@1
 foreign → English and English → foreign; no alignments needed).
 
-    python run_analysis.py --models base=bert-base-multilingual-cased adjusted=out/adjusted \
+    python run_analysis.py --models base=google-bert/bert-base-multilingual-cased adjusted=out/adjusted \
         --languages es ru --parallel_files es-en.heldout.txt ru-en.heldout.txt --output_dir out/analysis
     python run_analysis.py --analyses sentence_retrieval --retrieval_corpus tatoeba --languages es ru vi hi \
-        --models base=bert-base-multilingual-cased adjusted=out/adjusted --layers 8 -1 --output_dir out/xsr
+        --models base=google-bert/bert-base-multilingual-cased adjusted=out/adjusted --layers 8 -1 --output_dir out/xsr
 """
 
 from __future__ import annotations
@@ -97,7 +97,9 @@ class AnalysisArguments:
         if unknown:
             raise InputError(f"unknown --analyses {sorted(unknown)}; expected any of {list(ANALYSES)}")
         if not self.models:
-            raise InputError("--models is empty; expected LABEL=MODEL pairs, e.g. base=bert-base-multilingual-cased")
+            raise InputError(
+                "--models is empty; expected LABEL=MODEL pairs, e.g. base=google-bert/bert-base-multilingual-cased"
+            )
 
     def model_paths(self) -> dict[str, str]:
         labelled = {}

@@ -24,7 +24,7 @@ def write_card(tmp_path, info: ModelCardInfo, results: dict) -> ModelCard:
 
 def test_model_index_holds_every_reported_metric(tmp_path):
     info = ModelCardInfo(
-        "xnli-run: NLI", "summary", "bert-base-multilingual-cased", ["en", "es"], tags=["xnli"],
+        "xnli-run: NLI", "summary", "google-bert/bert-base-multilingual-cased", ["en", "es"], tags=["xnli"],
         evaluations=[XNLI_ES, MLQA], model_name="xnli-run",
     )  # fmt: skip
     # squad_f1 absent (not reported): left out; predict_es_accuracy an int: a number all the same.
@@ -40,7 +40,8 @@ def test_model_index_holds_every_reported_metric(tmp_path):
     assert results[0].task_name == "Natural Language Inference"
     metadata = metadata_load(tmp_path / "README.md")
     assert metadata["language"] == ["en", "es"] and metadata["library_name"] == "transformers"
-    assert metadata["base_model"] == "bert-base-multilingual-cased" and metadata["tags"] == ["xladjust", "xnli"]
+    assert metadata["base_model"] == "google-bert/bert-base-multilingual-cased"
+    assert metadata["tags"] == ["xladjust", "xnli"]
     assert metadata["model-index"][0]["results"][0]["dataset"]["type"] == "facebook/xnli"
 
 

@@ -55,7 +55,7 @@ def test_dry_run_of_the_paper_matrix(capsys):
     for task, (script, lr, epochs) in expected.items():
         original = by_name[f"{task}-original-seed1"]
         assert original.script == script and original.depends_on == []
-        assert value(original.args, "--model_name_or_path") == "bert-base-multilingual-cased"
+        assert value(original.args, "--model_name_or_path") == "google-bert/bert-base-multilingual-cased"
         assert value(original.args, "--learning_rate") == lr and value(original.args, "--num_train_epochs") == epochs
         adjusted = by_name[f"{task}-adjusted-ru-seed3"]
         assert adjusted.depends_on == ["adjust-ru-seed3"]

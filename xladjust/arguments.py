@@ -22,7 +22,7 @@ SIMALIGN_LEVELS = ("subword", "word")
 @dataclass
 class ModelArguments:
     model_name_or_path: str = field(
-        default="bert-base-multilingual-cased",
+        default="google-bert/bert-base-multilingual-cased",
         metadata={"help": "Encoder to start from: a Hub id or a local folder (e.g. one run_adjust.py wrote)."},
     )
     tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's own."})

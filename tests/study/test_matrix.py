@@ -13,6 +13,8 @@ from xladjust.errors import InputError
 from xladjust.study import runner
 from xladjust.study.matrix import build_steps, load_config, parse_filters, select
 
+MBERT = "google-bert/bert-base-multilingual-cased"
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 PAIR_SIZES = [5000, 10000, 30000, 100000, 250000]
@@ -36,7 +38,7 @@ def test_analysis_compares_four_models_per_task(paper):
     analysis = paper["analysis-ru-seed3"]
     models = dict(item.split("=", 1) for item in values(analysis.args, "--models"))
     assert models == {
-        "original": "bert-base-multilingual-cased",
+        "original": "google-bert/bert-base-multilingual-cased",
         "adjusted": paper["adjust-ru-seed3"].output_dir,
         **{f"original+{task}": paper[f"{task}-original-seed3"].output_dir for task in ("xnli", "ner", "qa")},
         **{f"adjusted+{task}": paper[f"{task}-adjusted-ru-seed3"].output_dir for task in ("xnli", "ner", "qa")},
@@ -68,7 +70,7 @@ def test_sentence_retrieval_per_language_and_encoder(paper):
     assert step.output_dir.endswith("xsr/adjusted/hi/seed2") and step.done_marker.endswith("run.json")
     assert values(xsr["xsr-joint-hi-seed2"].args, "--models") == [f"joint={paper['adjust-joint-seed2'].output_dir}"]
     original = xsr["xsr-original-hi-seed2"]
-    assert values(original.args, "--models") == ["original=bert-base-multilingual-cased"] and not original.depends_on
+    assert values(original.args, "--models") == [f"original={MBERT}"] and not original.depends_on
     assert original.key == {"task": "xsr", "variant": "original", "language": "hi", "seed": "2"}
 
 
@@ -88,7 +90,7 @@ def test_continual_learning_per_language_beside_joint(paper):
     config = runner.apply_overrides(load_config(str(CONFIGS / "paper.json")), ["continual.start_from=original"])
     steps = {s.name: s for s in build_steps(config)}
     assert steps["ner-continual-lang-es-seed2"].depends_on == [] and steps["ner-continual-seed2"].depends_on == []
-    assert value(steps["ner-continual-lang-es-seed2"].args, "--model_name_or_path") == "bert-base-multilingual-cased"
+    assert value(steps["ner-continual-lang-es-seed2"].args, "--model_name_or_path") == MBERT
 
 
 def test_data_size_sweep():
