@@ -35,6 +35,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--search_paths", nargs="+", default=["/usr/share/locale"], help="gettext catalogs.")
+    parser.add_argument(
+        "--overwrite_output_dir",
+        action="store_true",
+        help="Start the adjustment and the analysis again from scratch (a rerun with the same settings is a no-op).",
+    )
     return parser.parse_args(argv)
 
 
@@ -73,9 +78,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     import run_adjust
 
     adjusted = output / "adjusted"
+    overwrite = ["--overwrite_output_dir"] if args.overwrite_output_dir else []
     results = run_adjust.main(
         [
-            "--model_name_or_path", str(encoder), "--output_dir", str(adjusted), "--overwrite_output_dir",
+            "--model_name_or_path", str(encoder), "--output_dir", str(adjusted), *overwrite,
             "--languages", *args.languages,
             "--parallel_files", *[str(corpus / f"{lang}-en.train.txt") for lang in args.languages],
             "--max_train_pairs", str(args.max_train_pairs), "--validation_pairs", str(args.validation_pairs),
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     analysis = run_analysis.main(
         [
             "--models", f"original={encoder}", f"adjusted={adjusted}", "--output_dir", str(output / "analysis"),
-            "--overwrite_output_dir", "--languages", *args.languages,
+            *overwrite, "--languages", *args.languages,
             "--parallel_files", *[str(held_out / f"{lang}-en.txt") for lang in args.languages],
             "--alignment_files", *[str(held_out / f"{lang}-en.align") for lang in args.languages],
             "--max_words", str(args.max_words),
