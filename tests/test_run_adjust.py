@@ -262,3 +262,15 @@ def test_bad_alignment_line_stops_before_training(tiny_bert, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{tmp_path / 'p.align'}:2: link 0-3 is out of range" in err
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_held_out_evaluation_does_not_change_training(tiny_bert, tmp_path):
+    """Evaluating draws DataLoader seeds from the global RNG; it must not shift the training data order."""
+    weights = []
+    for evaluate in ([], ["--do_eval"]):
+        output = tmp_path / f"eval{len(evaluate)}"
+        run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "4",
+                                    "--validation_pairs", "3", *evaluate))  # fmt: skip
+        weights.append(load_file(output / "model.safetensors"))
+    for name, tensor in weights[0].items():
+        assert torch.equal(tensor, weights[1][name]), name

@@ -235,20 +235,24 @@ class AlignmentTrainer(XLTrainer):
         encoder.eval()
         rows = []
         quiet = not self.is_local_process_zero() or bool(self.args.disable_tqdm)
-        for batch in tqdm(dataloader, desc="Held-out alignment loss", disable=quiet, leave=False):
-            batch = self._prepare_inputs(batch)
-            with torch.no_grad(), self.accelerator.autocast():
-                out = self.objective(encoder, batch)
-            columns = (
-                out.pair_alignment_sse,
-                out.pair_alignment_count,
-                out.pair_regularization_sse,
-                out.pair_regularization_count,
-                batch["language_id"],
-            )
-            per_pair = torch.stack([c.double() for c in columns], dim=1)
-            per_layer = torch.cat([out.layer_pair_alignment_sse, out.layer_pair_regularization_sse], dim=1).double()
-            rows.append(self.accelerator.gather_for_metrics(torch.cat([per_pair, per_layer], dim=1)).cpu())
+        # Iterating a DataLoader draws a seed from the global RNG: evaluating (before training, or between steps)
+        # would otherwise shift the training data order, so that --do_eval changed the trained weights.
+        with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+            for batch in tqdm(dataloader, desc="Held-out alignment loss", disable=quiet, leave=False):
+                batch = self._prepare_inputs(batch)
+                with torch.no_grad(), self.accelerator.autocast():
+                    out = self.objective(encoder, batch)
+                columns = (
+                    out.pair_alignment_sse,
+                    out.pair_alignment_count,
+                    out.pair_regularization_sse,
+                    out.pair_regularization_count,
+                    batch["language_id"],
+                )
+                per_pair = torch.stack([c.double() for c in columns], dim=1)
+                layers = (out.layer_pair_alignment_sse, out.layer_pair_regularization_sse)
+                per_layer = torch.cat(layers, dim=1).double()
+                rows.append(self.accelerator.gather_for_metrics(torch.cat([per_pair, per_layer], dim=1)).cpu())
         encoder.train(was_training)
         table = torch.cat(rows)
         weight = self.objective.regularization_weight
