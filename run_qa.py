@@ -39,7 +39,6 @@ NAME being the canonical set name (``eval_xquad.es_f1``, ``eval_xquad.es_squad_f
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.run_folder import start_training_run
+from xladjust.run_folder import start_training_run, write_json
 from xladjust.script_utils import parse_arguments, run_main, setup_logging
 from xladjust.tasks.common import (
     EvalSet,
@@ -253,10 +252,7 @@ def save_answers(trainer: TaskTrainer, eval_sets: list[QaEvalSet]) -> None:
     if not trainer.is_world_process_zero():
         return
     for eval_set in eval_sets:
-        path = os.path.join(trainer.args.output_dir, "predictions", f"{eval_set.prefix}.json")
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(eval_set.answers, handle, ensure_ascii=False, indent=1)
-            handle.write("\n")
+        write_json(os.path.join(trainer.args.output_dir, "predictions", f"{eval_set.prefix}.json"), eval_set.answers)
 
 
 def add_zero_shot_average(trainer: TaskTrainer, eval_sets: list[QaEvalSet], results: dict[str, float]) -> None:
