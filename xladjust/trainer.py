@@ -259,8 +259,8 @@ class AlignmentTrainer(XLTrainer):
         metrics = alignment_metrics(table[:, :5], self.language_names, weight, prefix)
         names = self.objective.layer_names
         if len(names) > 1:  # the same losses per layer: eval_layer8_alignment_loss, ...
+            counts = table[:, [1, 3]] / len(names)
             for number, name in enumerate(names):
-                counts = table[:, [1, 3]] / len(names)
                 layer_table = torch.stack(
                     [table[:, 5 + number], counts[:, 0], table[:, 5 + len(names) + number], counts[:, 1], table[:, 4]],
                     dim=1,
