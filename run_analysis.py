@@ -43,14 +43,7 @@ from xladjust.analysis.word_distances import (
     word_distance_table,
 )
 from xladjust.arguments import ParallelDataArguments
-from xladjust.data.parallel import (
-    CorpusStats,
-    FilterSettings,
-    build_sources,
-    load_parallel_corpora,
-    read_source,
-    select_pairs,
-)
+from xladjust.data.parallel import CorpusStats, load_parallel_corpora, read_source, select_pairs, sources_and_filters
 from xladjust.data.tatoeba import Bitext, load_tatoeba, make_bitext
 from xladjust.errors import InputError
 from xladjust.run_folder import start_run, write_text
@@ -294,9 +287,7 @@ def load_retrieval_corpora(data_args: ParallelDataArguments, args: AnalysisArgum
         raise InputError("--languages is empty; expected target-language codes, e.g. --languages es ru")
     if args.retrieval_corpus == "tatoeba":
         return [load_tatoeba(lang, args.tatoeba_dir) for lang in data_args.languages]
-    sources = build_sources(data_args.languages, data_args.parallel_files, None, data_args.parallel_dataset_name,
-                            data_args.parallel_dataset_config_names, data_args.parallel_dataset_split)  # fmt: skip
-    settings = FilterSettings(data_args.max_words, data_args.one_to_one, data_args.filter_identical)
+    sources, settings = sources_and_filters(data_args, alignments=False)
     bitexts = []
     for source in sources:
         # The same seeded sample as the word analyses, before link filtering: every pair is a translation.

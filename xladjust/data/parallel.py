@@ -397,20 +397,26 @@ def build_sources(
     ]
 
 
+def sources_and_filters(data_args: Any, alignments: bool = True) -> tuple[list[ParallelSource], FilterSettings]:
+    """The sources and filter settings of :class:`~xladjust.arguments.ParallelDataArguments`; ``alignments=False``
+    reads the sentences alone (no alignment file, so nothing is aligned)."""
+    sources = build_sources(
+        data_args.languages,
+        data_args.parallel_files,
+        data_args.alignment_files if alignments else None,
+        data_args.parallel_dataset_name,
+        data_args.parallel_dataset_config_names,
+        data_args.parallel_dataset_split,
+    )
+    return sources, FilterSettings(data_args.max_words, data_args.one_to_one, data_args.filter_identical)
+
+
 def load_parallel_corpora(
     data_args: Any, seed: int, alignment_cache_dir: str | Path | None, aligner: WordAligner | None = None
 ) -> list[LanguageCorpus]:
     """Every language of :class:`~xladjust.arguments.ParallelDataArguments`, read, split, aligned (with eflomal, or
     ``aligner``) and filtered."""
-    sources = build_sources(
-        data_args.languages,
-        data_args.parallel_files,
-        data_args.alignment_files,
-        data_args.parallel_dataset_name,
-        data_args.parallel_dataset_config_names,
-        data_args.parallel_dataset_split,
-    )
-    settings = FilterSettings(data_args.max_words, data_args.one_to_one, data_args.filter_identical)
+    sources, settings = sources_and_filters(data_args)
     corpora = []
     for source in sources:
         corpus = load_language_corpus(
