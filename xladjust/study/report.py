@@ -70,6 +70,12 @@ def common_ids(sets: Sequence[SetScores]) -> list[str]:
     return [i for i in sets[0].ids if i in shared]
 
 
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std (NaN for a single value)."""
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return float(np.mean(values)), std
+
+
 def build_cells(
     runs: Sequence[Run], args: argparse.Namespace
 ) -> tuple[list[Cell], dict[tuple[str, str, str], dict[int, SetScores]]]:
@@ -94,9 +100,9 @@ def build_cells(
         statistic = STATISTICS[by_seed[seeds[0]].statistic]
         matrix = stack_seeds(by_seed, seeds, ids)
         per_seed = (100 * per_seed_scores(matrix, statistic)).tolist()
-        std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else float("nan")
+        mean, std = _mean_std(per_seed)
         cells.append(Cell(task, name, set_language(name), variant, by_seed[seeds[0]].metric, seeds, per_seed,
-                          float(np.mean(per_seed)), std, len(ids), group=set_group(name),
+                          mean, std, len(ids), group=set_group(name),
                           pairs=pairs.get((task, variant))))  # fmt: skip
     return cells, data
 
@@ -261,11 +267,6 @@ def plot_task(cells: Sequence[Cell], task: str, baseline: str, path: str, title:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Analysis tables: the four models per task (original, adjusted, original+TASK, adjusted+TASK)
-
-
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
-    return float(np.mean(values)), std
 
 
 def _with_std(mean: float, std: float, digits: int, scale: float = 1.0) -> str:
