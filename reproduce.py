@@ -86,8 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(" ".join(step.command(launcher)))
         return 0
     write_manifest(config, all_steps)
-    failed = run_steps(steps, launcher, os.path.join(root, "logs"), args.jobs, args.keep_going,
-                       on_finish=lambda: write_manifest(config, all_steps))  # fmt: skip
+    failed = run_steps(
+        steps,
+        launcher,
+        os.path.join(root, "logs"),
+        args.jobs,
+        args.keep_going,
+        on_finish=lambda: write_manifest(config, all_steps),
+    )
     write_manifest(config, all_steps)
     if not args.no_report and config.get("report", {}).get("enabled", True):
         import run_report

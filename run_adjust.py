@@ -28,11 +28,13 @@ from xladjust.arguments import (
     ModelArguments,
     ParallelDataArguments,
 )
+from xladjust.cli import run_main
 from xladjust.data.embedding_alignment import build_aligner
 from xladjust.data.parallel import load_parallel_corpora, write_held_out
+from xladjust.io import write_json
 from xladjust.model_card import ModelCardInfo
 from xladjust.run_folder import start_training_run
-from xladjust.script_utils import parse_arguments, run_main, setup_logging, write_json
+from xladjust.script_utils import parse_arguments, setup_logging
 from xladjust.trainer import AlignmentTrainer
 
 logger = logging.getLogger(__name__)

@@ -46,8 +46,9 @@ from xladjust.arguments import ParallelDataArguments
 from xladjust.data.parallel import CorpusStats, load_parallel_corpora, read_source, select_pairs, sources_and_filters
 from xladjust.data.tatoeba import Bitext, load_tatoeba, make_bitext
 from xladjust.errors import InputError
-from xladjust.run_folder import start_run, write_text
-from xladjust.script_utils import parse_arguments, write_json
+from xladjust.io import write_json, write_text
+from xladjust.run_folder import start_run
+from xladjust.script_utils import parse_arguments
 from xladjust.tasks.common import write_predictions
 
 logger = logging.getLogger(__name__)
@@ -71,9 +72,11 @@ class AnalysisArguments:
     analyses: list[str] = field(default_factory=lambda: list(ANALYSES), metadata={"help": f"Any of {ANALYSES}."})
     retrieval_corpus: str = field(
         default="pairs",
-        metadata={"help": "Sentence retrieval on the evaluation pairs, or on Tatoeba (XTREME's protocol).",
-                  "choices": list(RETRIEVAL_CORPORA)},
-    )  # fmt: skip
+        metadata={
+            "help": "Sentence retrieval on the evaluation pairs, or on Tatoeba (XTREME's protocol).",
+            "choices": list(RETRIEVAL_CORPORA),
+        },
+    )
     tatoeba_dir: str | None = field(
         default=None, metadata={"help": "Folder with tatoeba.spa-eng.spa + tatoeba.spa-eng.eng ... (default: Hub)."}
     )
@@ -162,9 +165,16 @@ def word_index(dataset: Any, special_ids: set[int]) -> WordIndex:
 
 @torch.no_grad()
 def encode_corpus(
-    model: torch.nn.Module, dataset: Any, collator: AlignedPairCollator, layers: list[int], pooling: str,
-    special_ids: set[int], device: str, batch_size: int, desc: str,
-) -> dict[int, EncodedCorpus]:  # fmt: skip
+    model: torch.nn.Module,
+    dataset: Any,
+    collator: AlignedPairCollator,
+    layers: list[int],
+    pooling: str,
+    special_ids: set[int],
+    device: str,
+    batch_size: int,
+    desc: str,
+) -> dict[int, EncodedCorpus]:
     """Batched forward passes; word vectors pooled with the training code's index arithmetic."""
     parts: dict[int, dict[str, list[torch.Tensor]]] = {layer: {k: [] for k in ("tw", "ew")} for layer in layers}
     for start in tqdm(range(0, len(dataset), batch_size), desc=desc, leave=False):
@@ -187,8 +197,13 @@ def encode_corpus(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     data_args, args = parse_arguments((ParallelDataArguments, AnalysisArguments), argv)
     logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", level=logging.INFO)
-    run = start_run("run_analysis.py", (data_args, args), args.output_dir, overwrite=args.overwrite_output_dir,
-                    results_file="analysis_results.json")  # fmt: skip
+    run = start_run(
+        "run_analysis.py",
+        (data_args, args),
+        args.output_dir,
+        overwrite=args.overwrite_output_dir,
+        results_file="analysis_results.json",
+    )
     if run.finished:
         return run.results
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -218,17 +233,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         vectors[label] = {}
         for corpus in corpora:
             dataset = build_alignment_dataset(
-                corpus.train, tokenizer, max_seq_length=data_args.max_seq_length, include_cls_sep=False,
-                language_id=0, stats=CorpusStats(), desc=f"Tokenizing {corpus.language} for {label}", keep_text=True,
-            )  # fmt: skip
+                corpus.train,
+                tokenizer,
+                max_seq_length=data_args.max_seq_length,
+                include_cls_sep=False,
+                language_id=0,
+                stats=CorpusStats(),
+                desc=f"Tokenizing {corpus.language} for {label}",
+                keep_text=True,
+            )
             index = word_index(dataset, special)
             if corpus.language in indices:
                 check_same_words(indices[corpus.language], index, label, corpus.language)
             indices[corpus.language] = index
             vectors[label][corpus.language] = encode_corpus(
-                model, dataset, collator, args.layers, args.word_pooling, special, device, args.batch_size,
+                model,
+                dataset,
+                collator,
+                args.layers,
+                args.word_pooling,
+                special,
+                device,
+                args.batch_size,
                 desc=f"Encoding {corpus.language} with {label}",
-            )  # fmt: skip
+            )
         for bitext in bitexts:
             scores = retrieve_sentences(model, tokenizer, bitext, label, args, data_args.max_seq_length, device)
             for layer, score in scores.items():
@@ -298,14 +326,25 @@ def load_retrieval_corpora(data_args: ParallelDataArguments, args: AnalysisArgum
 
 
 def retrieve_sentences(
-    model: torch.nn.Module, tokenizer: Any, bitext: Bitext, label: str, args: AnalysisArguments, max_length: int,
+    model: torch.nn.Module,
+    tokenizer: Any,
+    bitext: Bitext,
+    label: str,
+    args: AnalysisArguments,
+    max_length: int,
     device: str,
-) -> dict[int, dict[str, Any]]:  # fmt: skip
+) -> dict[int, dict[str, Any]]:
     """Accuracy@1 per layer, foreign → English (``to_en``) and back; per-query files in ``predictions/LABEL/``."""
     encode = partial(
-        encode_sentences, model, tokenizer, layers=args.layers, include_special_tokens=args.sentence_special_tokens,
-        max_length=max_length, batch_size=args.batch_size, device=device,
-    )  # fmt: skip
+        encode_sentences,
+        model,
+        tokenizer,
+        layers=args.layers,
+        include_special_tokens=args.sentence_special_tokens,
+        max_length=max_length,
+        batch_size=args.batch_size,
+        device=device,
+    )
     foreign, english = encode(bitext.foreign), encode(bitext.english)
     scores = {}
     for layer in args.layers:
@@ -318,19 +357,31 @@ def retrieve_sentences(
             ]
             write_predictions(os.path.join(args.output_dir, "predictions", label, name), records)
         scores[layer] = {
-            "to_en": result.acc_src_to_tgt, "from_en": result.acc_tgt_to_src, "sentences": len(bitext),
-            "corpus": args.retrieval_corpus, "source": bitext.source,
-        }  # fmt: skip
+            "to_en": result.acc_src_to_tgt,
+            "from_en": result.acc_tgt_to_src,
+            "sentences": len(bitext),
+            "corpus": args.retrieval_corpus,
+            "source": bitext.source,
+        }
         logger.info(
-            "%s %s layer %d: sentence retrieval acc@1 →en %.3f, en→ %.3f (%d sentences, %s)", label, bitext.language,
-            layer, result.acc_src_to_tgt, result.acc_tgt_to_src, len(bitext), bitext.source,
-        )  # fmt: skip
+            "%s %s layer %d: sentence retrieval acc@1 →en %.3f, en→ %.3f (%d sentences, %s)",
+            label,
+            bitext.language,
+            layer,
+            result.acc_src_to_tgt,
+            result.acc_tgt_to_src,
+            len(bitext),
+            bitext.source,
+        )
     return scores
 
 
 def check_same_words(first: WordIndex, other: WordIndex, label: str, language: str) -> None:
-    if not (np.array_equal(first.tgt_pair, other.tgt_pair) and np.array_equal(first.link_tgt, other.link_tgt)
-            and np.array_equal(first.link_en, other.link_en)):  # fmt: skip
+    if not (
+        np.array_equal(first.tgt_pair, other.tgt_pair)
+        and np.array_equal(first.link_tgt, other.link_tgt)
+        and np.array_equal(first.link_en, other.link_en)
+    ):
         raise InputError(
             f"{label} keeps other words of the {language} pairs than the first model (its tokenizer truncates "
             "or drops different words); raise --max_seq_length so that every model sees every word"
@@ -341,20 +392,39 @@ def distance_rows(lang: str, layer: int, metric: str, tables: dict, index: WordI
     rows = []
     for label, table in tables.items():
         for i in range(len(table)):
-            rows.append({
-                "language": lang, "layer": layer, "metric": metric, "model": label,
-                "link": int(table.link_index[i]), "target_word": index.tgt_text[table.tgt[i]],
-                "english_word": index.en_text[table.en[i]], "unrelated_word": index.tgt_text[table.unrel_tgt[i]],
-                "d_related": float(table.d_rel[i]), "d_unrelated": float(table.d_unrel[i]),
-                "delta": float(table.d_unrel[i] - table.d_rel[i]),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "language": lang,
+                    "layer": layer,
+                    "metric": metric,
+                    "model": label,
+                    "link": int(table.link_index[i]),
+                    "target_word": index.tgt_text[table.tgt[i]],
+                    "english_word": index.en_text[table.en[i]],
+                    "unrelated_word": index.tgt_text[table.unrel_tgt[i]],
+                    "d_related": float(table.d_rel[i]),
+                    "d_unrelated": float(table.d_unrel[i]),
+                    "delta": float(table.d_unrel[i] - table.d_rel[i]),
+                }
+            )
     return rows
 
 
 def write_distance_csv(path: str, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        fields = ["language", "layer", "metric", "model", "link", "target_word", "english_word", "unrelated_word",
-                  "d_related", "d_unrelated", "delta"]  # fmt: skip
+        fields = [
+            "language",
+            "layer",
+            "metric",
+            "model",
+            "link",
+            "target_word",
+            "english_word",
+            "unrelated_word",
+            "d_related",
+            "d_unrelated",
+            "delta",
+        ]
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
@@ -408,6 +478,6 @@ def sentence_retrieval_summary(by_language: dict[str, Any]) -> list[str]:
 
 
 if __name__ == "__main__":
-    from xladjust.script_utils import run_main
+    from xladjust.cli import run_main
 
     run_main(main)

@@ -39,10 +39,11 @@ from transformers import AutoModelForTokenClassification, DataCollatorForTokenCl
 
 from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
+from xladjust.cli import run_main
 from xladjust.data.languages import WIKIANN_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
-from xladjust.script_utils import parse_arguments, run_main, setup_logging
+from xladjust.script_utils import parse_arguments, setup_logging
 from xladjust.tasks.common import (
     EvalSet,
     TaskDataArguments,

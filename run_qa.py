@@ -51,10 +51,12 @@ from transformers import AutoModelForQuestionAnswering, set_seed
 
 from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
+from xladjust.cli import run_main
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
-from xladjust.run_folder import start_training_run, write_json
-from xladjust.script_utils import parse_arguments, run_main, setup_logging
+from xladjust.io import write_json
+from xladjust.run_folder import start_training_run
+from xladjust.script_utils import parse_arguments, setup_logging
 from xladjust.tasks.common import (
     EvalSet,
     TaskTrainingArguments,
@@ -92,9 +94,12 @@ logger = logging.getLogger(__name__)
 
 QA_LABELS = ("start", "end")
 """The two outputs of the span head, written into the saved config as its label mapping."""
-QA_CARD_METRICS = [("f1", "f1", "F1 (official rules)"), ("exact_match", "exact_match", "Exact match (official rules)"),
-                   ("squad_f1", "f1", "F1 (SQuAD v1.1 rules)"),
-                   ("squad_exact_match", "exact_match", "Exact match (SQuAD v1.1 rules)")]  # fmt: skip
+QA_CARD_METRICS = [
+    ("f1", "f1", "F1 (official rules)"),
+    ("exact_match", "exact_match", "Exact match (official rules)"),
+    ("squad_f1", "f1", "F1 (SQuAD v1.1 rules)"),
+    ("squad_exact_match", "exact_match", "Exact match (SQuAD v1.1 rules)"),
+]
 """Model-card metrics: ``(results suffix, metric type, metric name)``; the ``squad_*`` scores when reported."""
 EVAL_BOOKKEEPING_COLUMNS = ("example_id", "offset_mapping")
 """Columns of the evaluation windows that post-processing needs and the model does not take."""
@@ -119,9 +124,11 @@ class QaDataArguments:
     )
     eval_files: list[str] = field(
         default_factory=list,
-        metadata={"aliases": ["--eval_file"],
-                  "help": "NAME=PATH: read evaluation set NAME from a local file (added to --eval_sets if absent)."},
-    )  # fmt: skip
+        metadata={
+            "aliases": ["--eval_file"],
+            "help": "NAME=PATH: read evaluation set NAME from a local file (added to --eval_sets if absent).",
+        },
+    )
     train_file: str | None = field(default=None, metadata={"help": "Local English training file (default: Hub)."})
     train_dataset: str = field(default="rajpurkar/squad", metadata={"help": "Hub training data without --train_file."})
     max_seq_length: int = field(default=384, metadata={"help": "Subwords per window (question + context)."})
@@ -213,8 +220,11 @@ def load_qa_eval_sets(data_args: QaDataArguments) -> list[QaEvalSet]:
             logger.warning(
                 "%s: the official MLQA script has no rules for %r (it knows %s); eval_%s_f1 uses its "
                 "language-independent rules (Unicode punctuation, no article removal)",
-                name, spec.answer_language, " ".join(sorted(MLQA_SCRIPT_LANGUAGES)), name,
-            )  # fmt: skip
+                name,
+                spec.answer_language,
+                " ".join(sorted(MLQA_SCRIPT_LANGUAGES)),
+                name,
+            )
         examples = first_examples(qa_data.load_eval_set(spec), data_args.max_eval_samples)
         eval_sets.append(QaEvalSet("eval", name, examples, spec.describe(), spec=spec))
     return eval_sets
@@ -261,8 +271,9 @@ def add_zero_shot_average(trainer: TaskTrainer, eval_sets: list[QaEvalSet], resu
     zero_shot = [s for s in eval_sets if {s.spec.context_language, s.spec.question_language} != {"en"}]
     if not zero_shot:
         return
-    average = {f"eval_avg_{key}": float(np.mean([results[f"{s.prefix}_{key}"] for s in zero_shot]))
-               for key in QA_METRIC_KEYS}  # fmt: skip
+    average = {
+        f"eval_avg_{key}": float(np.mean([results[f"{s.prefix}_{key}"] for s in zero_shot])) for key in QA_METRIC_KEYS
+    }
     results.update(average)
     trainer.log_metrics("eval", average)
     trainer.save_metrics("eval", {k: v for k, v in results.items() if k.startswith("eval_")})

@@ -61,7 +61,8 @@ from dataclasses import asdict
 
 from xladjust.analysis.significance import CORRECTIONS, TESTS
 from xladjust.errors import InputError
-from xladjust.run_folder import start_run, write_json
+from xladjust.io import write_json
+from xladjust.run_folder import start_run
 from xladjust.study.report import (
     Cell,
     analysis_markdown,
@@ -110,8 +111,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> list[Cell]:
     args = parse_args(argv)
-    run = start_run("run_report.py", [vars(args)], args.output_dir, overwrite=args.overwrite_output_dir,
-                    results_file="report.json")  # fmt: skip
+    run = start_run(
+        "run_report.py", [vars(args)], args.output_dir, overwrite=args.overwrite_output_dir, results_file="report.json"
+    )
     if run.finished:
         return [Cell(**cell) for cell in run.results.get("cells", [])]
     runs = find_runs(args.runs_dir, args.manifest)

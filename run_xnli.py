@@ -37,10 +37,11 @@ from transformers import AutoModelForSequenceClassification, set_seed
 
 from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
+from xladjust.cli import run_main
 from xladjust.data.languages import XNLI_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
-from xladjust.script_utils import parse_arguments, run_main, setup_logging
+from xladjust.script_utils import parse_arguments, setup_logging
 from xladjust.tasks.common import (
     EvalSet,
     TaskDataArguments,
@@ -82,9 +83,11 @@ class XnliDataArguments(TaskDataArguments):
 
     train_dataset: str = field(
         default="xnli",
-        metadata={"help": "Hub training data without --train_file: facebook/xnli (en) or nyu-mll/multi_nli.",
-                  "choices": list(NLI_HUB_DATASETS)},
-    )  # fmt: skip
+        metadata={
+            "help": "Hub training data without --train_file: facebook/xnli (en) or nyu-mll/multi_nli.",
+            "choices": list(NLI_HUB_DATASETS),
+        },
+    )
 
 
 def read_xnli(language: str, split: str, path: str | None, shared: bool, cache_dir: str | None = None) -> Any:

@@ -128,9 +128,19 @@ def synthetic_columns(num_pairs: int, min_words: int, max_words: int, seed: int)
     words are linked one-to-one, CLS↔CLS and SEP↔SEP links added (``include_cls_sep``)."""
     rng = np.random.default_rng(seed)
     names = (
-        "tgt_input_ids", "tgt_word_index", "tgt_num_words", "en_input_ids", "en_word_index", "en_num_words",
-        "link_tgt", "link_en", "num_word_links", "links_truncated", "length", "language_id",
-    )  # fmt: skip
+        "tgt_input_ids",
+        "tgt_word_index",
+        "tgt_num_words",
+        "en_input_ids",
+        "en_word_index",
+        "en_num_words",
+        "link_tgt",
+        "link_en",
+        "num_word_links",
+        "links_truncated",
+        "length",
+        "language_id",
+    )
     columns: dict[str, list] = {name: [] for name in names}
     for _ in range(num_pairs):
         n_tgt = int(rng.integers(min_words, max_words + 1))
@@ -160,10 +170,14 @@ def build_encoder(config: BenchConfig, seed: int) -> BertModel:
     """A randomly initialised BERT (with pooler, frozen as run_adjust.py does)."""
     torch.manual_seed(seed)
     bert_config = BertConfig(
-        vocab_size=VOCAB_SIZE, hidden_size=config.hidden, num_hidden_layers=config.layers,
-        num_attention_heads=config.heads, intermediate_size=config.ff, max_position_embeddings=512,
+        vocab_size=VOCAB_SIZE,
+        hidden_size=config.hidden,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        intermediate_size=config.ff,
+        max_position_embeddings=512,
         pad_token_id=PAD_ID,
-    )  # fmt: skip
+    )
     model = BertModel(bert_config)
     freeze_pooler(model)
     return model
@@ -383,10 +397,28 @@ def probe_memory(name: str, mode: str, options: argparse.Namespace, objective: s
     state exists from the first step on, and padded lengths vary little between batches)."""
     steps = min(options.steps_of[name], options.warmup + 1)
     command = [
-        sys.executable, __file__, "--_probe", mode, "--configs", name, "--steps", str(steps), "--warmup", "0",
-        "--batch_size", str(options.batch_size), "--device", options.device, "--threads", str(options.threads),
-        "--seed", str(options.seed), "--objectives", objective, *(["--bf16"] if options.bf16 else []),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--_probe",
+        mode,
+        "--configs",
+        name,
+        "--steps",
+        str(steps),
+        "--warmup",
+        "0",
+        "--batch_size",
+        str(options.batch_size),
+        "--device",
+        options.device,
+        "--threads",
+        str(options.threads),
+        "--seed",
+        str(options.seed),
+        "--objectives",
+        objective,
+        *(["--bf16"] if options.bf16 else []),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"memory probe {name}/{mode} failed:\n{result.stderr[-3000:]}")

@@ -75,9 +75,14 @@ def word_level_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-        mask_token="[MASK]", model_max_length=128,
-    )  # fmt: skip
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
 
 
 def words(rng: np.random.Generator, vocab_size: int, low: int, high: int) -> list[str]:
@@ -149,11 +154,18 @@ def run(mode: str, setup: dict[str, Any], options: argparse.Namespace, output_di
         )
         continual = build_continual_alignment(continual_args, model, setup["tokenizer"], options.seed, output_dir)
     args = NerTrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=options.batch_size,
-        max_steps=options.warmup + options.steps, logging_steps=50, save_strategy="no", report_to="none",
-        disable_tqdm=True, seed=options.seed,
-        use_cpu=options.device == "cpu", bf16=options.bf16, log_level="error",
-    )  # fmt: skip
+        output_dir=output_dir,
+        per_device_train_batch_size=options.batch_size,
+        max_steps=options.warmup + options.steps,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=options.seed,
+        use_cpu=options.device == "cpu",
+        bf16=options.bf16,
+        log_level="error",
+    )
     clock = StepClock(options.device)
     trainer = TaskTrainer(
         model=model,
@@ -188,9 +200,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (bf16=True in the Trainer).")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch.set_num_threads. 1: on 2 shared, busy cores a second OpenMP thread made steps 20x slower.",
-    )  # fmt: skip
+    )
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
@@ -210,10 +224,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     torch.manual_seed(options.seed)
     config = BertConfig(
-        vocab_size=options.vocab_size, hidden_size=options.hidden, num_hidden_layers=options.layers,
-        num_attention_heads=max(1, options.hidden // 64), intermediate_size=4 * options.hidden,
-        num_labels=len(NER_LABELS), pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
+        vocab_size=options.vocab_size,
+        hidden_size=options.hidden,
+        num_hidden_layers=options.layers,
+        num_attention_heads=max(1, options.hidden // 64),
+        intermediate_size=4 * options.hidden,
+        num_labels=len(NER_LABELS),
+        pad_token_id=tokenizer.pad_token_id,
+    )
     load_before = os.getloadavg()
     results: dict[str, list[float]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,9 +27,11 @@ def main(model_path: str, out: str) -> None:
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=3)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     args = ContinualLearningArguments(
-        align_languages=["es"], align_parallel_file=[str(PARALLEL / "es-en.txt")],
-        align_alignment_file=[str(PARALLEL / "es-en.align")], align_batch_size=4,
-    )  # fmt: skip
+        align_languages=["es"],
+        align_parallel_file=[str(PARALLEL / "es-en.txt")],
+        align_alignment_file=[str(PARALLEL / "es-en.align")],
+        align_batch_size=4,
+    )
     continual = build_continual_alignment(args, model, tokenizer, seed=1, output_dir=tempfile.mkdtemp())
     continual.attach(model)
     with torch.no_grad():  # away from the reference, so that the regulariser has a gradient

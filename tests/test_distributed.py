@@ -12,18 +12,54 @@ import torch
 from tests.conftest import PARALLEL
 from tests.launch import TORCHRUN, launch
 
-ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", "29533"]  # fmt: skip
+ACCELERATE = [
+    sys.executable,
+    "-m",
+    "accelerate.commands.launch",
+    "--multi_gpu",
+    "--num_processes",
+    "2",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+    "--main_process_port",
+    "29533",
+]
 
 
 def adjust_in_two_processes(launcher: list[str], model: Path, output: Path):
-    args = ["--model_name_or_path", str(model), "--output_dir", str(output), "--languages", "es", "ru",
-            "--parallel_files", str(PARALLEL / "es-en.txt"), str(PARALLEL / "ru-en.txt"),
-            "--alignment_files", str(PARALLEL / "es-en.align"), str(PARALLEL / "ru-en.align"),
-            "--do_train", "--do_eval", "--validation_pairs", "3", "--per_device_train_batch_size", "2",
-            "--num_train_epochs", "1", "--logging_steps", "1", "--save_strategy", "no",
-            "--disable_tqdm", "true"]  # fmt: skip
+    args = [
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--languages",
+        "es",
+        "ru",
+        "--parallel_files",
+        str(PARALLEL / "es-en.txt"),
+        str(PARALLEL / "ru-en.txt"),
+        "--alignment_files",
+        str(PARALLEL / "es-en.align"),
+        str(PARALLEL / "ru-en.align"),
+        "--do_train",
+        "--do_eval",
+        "--validation_pairs",
+        "3",
+        "--per_device_train_batch_size",
+        "2",
+        "--num_train_epochs",
+        "1",
+        "--logging_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+    ]
     return launch(launcher, "run_adjust.py", args)
 
 

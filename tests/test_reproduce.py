@@ -48,10 +48,16 @@ def test_dry_run_of_the_paper_matrix(capsys):
     assert value(adjust.args, "--max_train_pairs") == "30000" and value(adjust.args, "--seed") == "2"
     assert value(adjust.args, "--parallel_dataset_name") == "Helsinki-NLP/opus-100"
     assert values(by_name["adjust-joint-seed1"].args, "--parallel_dataset_config_names") == [
-        "en-es", "en-ru", "en-vi", "en-hi"
-    ]  # fmt: skip
-    expected = {"xnli": ("run_xnli.py", "5e-05", "2"), "ner": ("run_ner.py", "2e-05", "3"),
-                "qa": ("run_qa.py", "3e-05", "2")}  # fmt: skip
+        "en-es",
+        "en-ru",
+        "en-vi",
+        "en-hi",
+    ]
+    expected = {
+        "xnli": ("run_xnli.py", "5e-05", "2"),
+        "ner": ("run_ner.py", "2e-05", "3"),
+        "qa": ("run_qa.py", "3e-05", "2"),
+    }
     for task, (script, lr, epochs) in expected.items():
         original = by_name[f"{task}-original-seed1"]
         assert original.script == script and original.depends_on == []
@@ -73,8 +79,15 @@ def test_dry_run_of_the_paper_matrix(capsys):
     assert values(by_name["xnli-adjusted-ru-seed1"].args, "--eval_languages") == ["en", "ru"]
     qa = by_name["qa-adjusted-es-seed1"].args
     assert value(qa, "--max_seq_length") == "384" and value(qa, "--doc_stride") == "128"
-    assert values(qa, "--eval_sets") == ["xquad.en", "mlqa.en.en", "tydiqa.en", "xquad.es", "mlqa.es.es",
-                                         "mlqa.es.en", "mlqa.en.es"]  # fmt: skip
+    assert values(qa, "--eval_sets") == [
+        "xquad.en",
+        "mlqa.en.en",
+        "tydiqa.en",
+        "xquad.es",
+        "mlqa.es.es",
+        "mlqa.es.en",
+        "mlqa.en.es",
+    ]
     analysis = by_name["analysis-vi-seed1"]
     assert analysis.script == "run_analysis.py" and analysis.depends_on[0] == "adjust-vi-seed1"
 
@@ -158,9 +171,13 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
     monkeypatch.setattr(runner, "run_step", fake_run)
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
     # The killed step resumes by itself (same command, no flag); the old folder is started again from scratch.
-    assert dict(calls) == {"xnli-original-seed1": ["--overwrite_output_dir"], "xnli-adjusted-es-seed1": [],
-                           "analysis-es-seed1": [], "xsr-original-es-seed1": [],
-                           "xsr-adjusted-es-seed1": []}  # fmt: skip
+    assert dict(calls) == {
+        "xnli-original-seed1": ["--overwrite_output_dir"],
+        "xnli-adjusted-es-seed1": [],
+        "analysis-es-seed1": [],
+        "xsr-original-es-seed1": [],
+        "xsr-adjusted-es-seed1": [],
+    }
     manifest = json.loads((tmp_path / "study" / "study_manifest.json").read_text())
     assert all(step["done"] for step in manifest["steps"])
     disk = {step["name"]: step["disk_bytes"] for step in manifest["steps"]}
@@ -195,7 +212,7 @@ def tiny_config(model: Path, output: Path) -> dict:
                     "train_file": str(NLI / "train.en.jsonl"),
                     "validation_files": str(NLI / "dev.{lang}.jsonl"),
                 },
-            }  # fmt: skip
+            }
         },
         "analysis": {"enabled": False},
         "report": {"args": {"samples": 200}},

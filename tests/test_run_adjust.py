@@ -17,14 +17,20 @@ from transformers import (
 
 import run_adjust
 from tests.conftest import PARALLEL
+from xladjust.cli import run_main
 from xladjust.errors import InputError
-from xladjust.script_utils import run_main
 
 LANGUAGES = ["es", "ru", "vi", "hi"]
 STAT_KEYS = {
-    "pairs_read", "pairs_used", "pairs_dropped_too_long", "pairs_dropped_no_links", "links_used",
-    "links_dropped_not_one_to_one", "links_dropped_identical", "links_dropped_truncated",
-}  # fmt: skip
+    "pairs_read",
+    "pairs_used",
+    "pairs_dropped_too_long",
+    "pairs_dropped_no_links",
+    "links_used",
+    "links_dropped_not_one_to_one",
+    "links_dropped_identical",
+    "links_dropped_truncated",
+}
 
 
 def adjust_args(model, output_dir, languages=("es", "ru"), alignments=True, *extra: str) -> list[str]:
@@ -53,15 +59,22 @@ def adjusted(tiny_bert, tmp_path_factory):
             "3",
             "--num_train_epochs",
             "6",
-        )  # fmt: skip
+        )
     )
     return output, results
 
 
 def test_outputs_and_held_out_loss_goes_down(adjusted):
     output, results = adjusted
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "adjustment_config.json", "all_results.json",
-                 "trainer_state.json", "README.md"):  # fmt: skip
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "adjustment_config.json",
+        "all_results.json",
+        "trainer_state.json",
+        "README.md",
+    ):
         assert (output / name).is_file(), name
     saved = json.loads((output / "all_results.json").read_text())
     assert saved["eval_alignment_loss"] < 0.5 * saved["eval_before_alignment_loss"]
@@ -113,8 +126,9 @@ def test_output_loads_with_every_auto_class_and_keeps_the_pooler(adjusted, tiny_
     before, after = load_file(tiny_bert / "model.safetensors"), load_file(output / "model.safetensors")
     for name in ("pooler.dense.weight", "pooler.dense.bias"):
         torch.testing.assert_close(before[name], after[name], rtol=0, atol=0)
-    assert not torch.equal(before["encoder.layer.0.attention.self.query.weight"],
-                           after["encoder.layer.0.attention.self.query.weight"])  # fmt: skip
+    assert not torch.equal(
+        before["encoder.layer.0.attention.self.query.weight"], after["encoder.layer.0.attention.self.query.weight"]
+    )
 
 
 def test_model_card_has_language_tags(adjusted):
@@ -143,8 +157,12 @@ def test_eflomal_alignment_is_written_and_reused(tiny_xlmr, tmp_path, caplog):
 
 def test_gradient_accumulation_matches_a_bigger_batch(tiny_bert, tmp_path):
     """Two micro-batches of 2 accumulated must give the update of one batch of 4 (equal links per pair)."""
-    lines = ["gato come ||| cat eats", "perro duerme ||| dog sleeps", "casa grande ||| house big",
-             "sol amarillo ||| sun yellow"]  # fmt: skip
+    lines = [
+        "gato come ||| cat eats",
+        "perro duerme ||| dog sleeps",
+        "casa grande ||| house big",
+        "sol amarillo ||| sun yellow",
+    ]
     (tmp_path / "p.txt").write_text("\n".join(lines) + "\n")
     (tmp_path / "p.align").write_text("0-0 1-1\n" * 4)
     model = tmp_path / "no-dropout"  # dropout masks would differ between the two batchings
@@ -156,13 +174,40 @@ def test_gradient_accumulation_matches_a_bigger_batch(tiny_bert, tmp_path):
     for name, batch, accumulation in (("big", "4", "1"), ("accumulated", "2", "2")):
         output = tmp_path / name
         run_adjust.main(
-            ["--model_name_or_path", str(model), "--output_dir", str(output), "--languages", "es",
-             "--parallel_files", str(tmp_path / "p.txt"), "--alignment_files", str(tmp_path / "p.align"),
-             "--filter_identical", "false", "--do_train", "--max_steps", "1", "--per_device_train_batch_size", batch,
-             "--gradient_accumulation_steps", accumulation, "--learning_rate", "1.0", "--lr_scheduler_type",
-             "constant", "--warmup_steps", "0", "--train_sampling_strategy", "sequential", "--save_strategy", "no",
-             "--optim", "sgd"]  # plain SGD: Adam's first step is sign(g) and would amplify rounding noise
-        )  # fmt: skip
+            [
+                "--model_name_or_path",
+                str(model),
+                "--output_dir",
+                str(output),
+                "--languages",
+                "es",
+                "--parallel_files",
+                str(tmp_path / "p.txt"),
+                "--alignment_files",
+                str(tmp_path / "p.align"),
+                "--filter_identical",
+                "false",
+                "--do_train",
+                "--max_steps",
+                "1",
+                "--per_device_train_batch_size",
+                batch,
+                "--gradient_accumulation_steps",
+                accumulation,
+                "--learning_rate",
+                "1.0",
+                "--lr_scheduler_type",
+                "constant",
+                "--warmup_steps",
+                "0",
+                "--train_sampling_strategy",
+                "sequential",
+                "--save_strategy",
+                "no",
+                "--optim",
+                "sgd",
+            ]  # plain SGD: Adam's first step is sign(g) and would amplify rounding noise
+        )
         weights[name] = load_file(output / "model.safetensors")
         history = json.loads((output / "trainer_state.json").read_text())["log_history"]
         weights[name + "_loss"] = history[-1]["train_loss"]
@@ -180,8 +225,9 @@ def test_existing_output_dir_is_refused_without_the_flag(tiny_bert, tmp_path):
     (output / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="exists and is not empty; pass --overwrite_output_dir"):
         run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1"))
-    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1",
-                                "--overwrite_output_dir"))  # fmt: skip
+    run_adjust.main(
+        adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1", "--overwrite_output_dir")
+    )
     assert (output / "model.safetensors").is_file() and (output / "notes.txt").read_text() == "mine"
 
 
@@ -193,16 +239,33 @@ def test_push_to_hub_uses_the_hub_client(tiny_bert, tmp_path, monkeypatch):
             return type("RepoUrl", (), {"repo_id": f"someone/{repo_id}"})()
 
         def upload_folder(self, repo_id, folder_path, **kwargs):
-            uploads.append((repo_id, sorted(p.name for p in __import__("pathlib").Path(folder_path).iterdir()),
-                            (__import__("pathlib").Path(folder_path) / "README.md").read_text()))  # fmt: skip
+            uploads.append(
+                (
+                    repo_id,
+                    sorted(p.name for p in __import__("pathlib").Path(folder_path).iterdir()),
+                    (__import__("pathlib").Path(folder_path) / "README.md").read_text(),
+                )
+            )
             return "https://example.invalid/commit"
 
     import transformers.trainer
 
     monkeypatch.setattr(transformers.trainer, "hf_api", lambda: FakeHub())
     output = tmp_path / "adj-es"
-    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1", "--push_to_hub",
-                                "--hub_model_id", "adj-es"))  # fmt: skip
+    run_adjust.main(
+        adjust_args(
+            tiny_bert,
+            output,
+            ["es"],
+            True,
+            "--do_train",
+            "--max_steps",
+            "1",
+            "--push_to_hub",
+            "--hub_model_id",
+            "adj-es",
+        )
+    )
     assert uploads, "nothing was pushed"
     repo, files, card = uploads[-1]
     assert repo == "someone/adj-es"
@@ -213,11 +276,17 @@ def test_push_to_hub_uses_the_hub_client(tiny_bert, tmp_path, monkeypatch):
 def test_json_configuration_file(tiny_bert, tmp_path):
     output = tmp_path / "out"
     config = {
-        "model_name_or_path": str(tiny_bert), "output_dir": str(output), "languages": ["vi"],
-        "parallel_files": [str(PARALLEL / "vi-en.txt")], "alignment_files": [str(PARALLEL / "vi-en.align")],
-        "do_train": True, "max_steps": 1, "per_device_train_batch_size": 4, "word_pooling": "first",
+        "model_name_or_path": str(tiny_bert),
+        "output_dir": str(output),
+        "languages": ["vi"],
+        "parallel_files": [str(PARALLEL / "vi-en.txt")],
+        "alignment_files": [str(PARALLEL / "vi-en.align")],
+        "do_train": True,
+        "max_steps": 1,
+        "per_device_train_batch_size": 4,
+        "word_pooling": "first",
         "regularization_weight": 0.5,
-    }  # fmt: skip
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     run_adjust.main([str(tmp_path / "config.json")])
     saved = json.loads((output / "adjustment_config.json").read_text())
@@ -269,8 +338,11 @@ def test_held_out_evaluation_does_not_change_training(tiny_bert, tmp_path):
     weights = []
     for evaluate in ([], ["--do_eval"]):
         output = tmp_path / f"eval{len(evaluate)}"
-        run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "4",
-                                    "--validation_pairs", "3", *evaluate))  # fmt: skip
+        run_adjust.main(
+            adjust_args(
+                tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "4", "--validation_pairs", "3", *evaluate
+            )
+        )
         weights.append(load_file(output / "model.safetensors"))
     for name, tensor in weights[0].items():
         assert torch.equal(tensor, weights[1][name]), name

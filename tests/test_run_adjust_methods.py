@@ -15,7 +15,7 @@ from tests.conftest import PARALLEL
 from tests.launch import TORCHRUN, launch
 from tests.test_run_adjust import adjust_args
 from tests.test_run_folders import run_script
-from xladjust.script_utils import run_main
+from xladjust.cli import run_main
 from xladjust.trainer import LOSS_HEAD_FILE
 
 HELD_OUT = ["--do_eval", "--validation_pairs", "3"]
@@ -44,14 +44,34 @@ def test_defaults_are_the_paper_and_are_recorded(tiny_bert, tmp_path):
     output = tmp_path / "out"
     adjust_es(tiny_bert, output, "--max_steps", "1")
     assert objective_record(output) == {
-        "alignment_target": "trained", "alignment_loss": "mse", "contrastive_negatives": "linked",
-        "temperature": 0.1, "projection_layers": 0, "regularization": "english_vectors", "layers": [-1],
-    }  # fmt: skip
+        "alignment_target": "trained",
+        "alignment_loss": "mse",
+        "contrastive_negatives": "linked",
+        "temperature": 0.1,
+        "projection_layers": 0,
+        "regularization": "english_vectors",
+        "layers": [-1],
+    }
 
 
-CONTRASTIVE = ["--alignment_loss", "contrastive", "--contrastive_negatives", "all", "--projection_layers", "2",
-               "--lr_scheduler_type", "constant", "--warmup_steps", "0", "--save_strategy", "steps",
-               "--save_steps", "3", "--validation_pairs", "3"]  # fmt: skip
+CONTRASTIVE = [
+    "--alignment_loss",
+    "contrastive",
+    "--contrastive_negatives",
+    "all",
+    "--projection_layers",
+    "2",
+    "--lr_scheduler_type",
+    "constant",
+    "--warmup_steps",
+    "0",
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "3",
+    "--validation_pairs",
+    "3",
+]
 
 
 def test_contrastive_head_is_trained_checkpointed_resumed_and_never_saved_into_the_encoder(tiny_bert, tmp_path):
@@ -123,8 +143,19 @@ def test_layer_is_an_alias_of_layers(tiny_bert, tmp_path, capsys):
 
 def test_simalign_aligner_writes_and_reuses_its_alignments(tiny_xlmr, tmp_path, caplog):
     output = tmp_path / "out"
-    args = adjust_args(tiny_xlmr, output, ["es"], False, "--do_train", "--max_steps", "1", "--aligner", "simalign",
-                       "--simalign_layer", "1")  # fmt: skip
+    args = adjust_args(
+        tiny_xlmr,
+        output,
+        ["es"],
+        False,
+        "--do_train",
+        "--max_steps",
+        "1",
+        "--aligner",
+        "simalign",
+        "--simalign_layer",
+        "1",
+    )
     run_adjust.main(args)
     cached = output / "alignments" / "es-en.align"
     assert len(cached.read_text().splitlines()) == 14 and cached.read_text().strip()
@@ -149,12 +180,43 @@ def test_two_processes_average_the_projection_heads_gradients(tiny_bert, tmp_pat
         model
     )
     AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(model)
-    common = ["--model_name_or_path", str(model), "--languages", "es", "--parallel_files",
-              str(PARALLEL / "es-en.txt"), "--alignment_files", str(PARALLEL / "es-en.align"), "--do_train",
-              "--max_steps", "1", "--per_device_train_batch_size", "2", "--learning_rate", "0.1", "--optim", "sgd",
-              "--lr_scheduler_type", "constant", "--warmup_steps", "0", "--train_sampling_strategy", "sequential",
-              "--save_strategy", "steps", "--save_steps", "1", "--disable_tqdm", "true", "--alignment_loss",
-              "contrastive", "--projection_layers", "2", "--seed", "3"]  # fmt: skip
+    common = [
+        "--model_name_or_path",
+        str(model),
+        "--languages",
+        "es",
+        "--parallel_files",
+        str(PARALLEL / "es-en.txt"),
+        "--alignment_files",
+        str(PARALLEL / "es-en.align"),
+        "--do_train",
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "2",
+        "--learning_rate",
+        "0.1",
+        "--optim",
+        "sgd",
+        "--lr_scheduler_type",
+        "constant",
+        "--warmup_steps",
+        "0",
+        "--train_sampling_strategy",
+        "sequential",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "1",
+        "--disable_tqdm",
+        "true",
+        "--alignment_loss",
+        "contrastive",
+        "--projection_layers",
+        "2",
+        "--seed",
+        "3",
+    ]
     result = launch(TORCHRUN, "run_adjust.py", [*common, "--output_dir", str(tmp_path / "two")])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run_adjust.main([*common, "--output_dir", str(tmp_path / "one"), "--gradient_accumulation_steps", "2"])

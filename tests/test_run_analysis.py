@@ -23,25 +23,55 @@ from xladjust.errors import InputError
 
 def data_args(*languages: str) -> list[str]:
     return [
-        "--languages", *languages,
-        "--parallel_files", *[str(PARALLEL / f"{lang}-en.txt") for lang in languages],
-        "--alignment_files", *[str(PARALLEL / f"{lang}-en.align") for lang in languages],
-    ]  # fmt: skip
+        "--languages",
+        *languages,
+        "--parallel_files",
+        *[str(PARALLEL / f"{lang}-en.txt") for lang in languages],
+        "--alignment_files",
+        *[str(PARALLEL / f"{lang}-en.align") for lang in languages],
+    ]
 
 
 @pytest.fixture(scope="module")
 def analysis(tiny_bert, tmp_path_factory):
     adjusted = tmp_path_factory.mktemp("adjusted")
     run_adjust.main(
-        ["--model_name_or_path", str(tiny_bert), "--output_dir", str(adjusted), *data_args("es", "ru"),
-         "--do_train", "--num_train_epochs", "8", "--per_device_train_batch_size", "4", "--learning_rate", "2e-3",
-         "--save_strategy", "no", "--disable_tqdm", "true"]
-    )  # fmt: skip
+        [
+            "--model_name_or_path",
+            str(tiny_bert),
+            "--output_dir",
+            str(adjusted),
+            *data_args("es", "ru"),
+            "--do_train",
+            "--num_train_epochs",
+            "8",
+            "--per_device_train_batch_size",
+            "4",
+            "--learning_rate",
+            "2e-3",
+            "--save_strategy",
+            "no",
+            "--disable_tqdm",
+            "true",
+        ]
+    )
     output = tmp_path_factory.mktemp("analysis")
     results = run_analysis.main(
-        ["--models", f"base={tiny_bert}", f"adjusted={adjusted}", "--output_dir", str(output),
-         "--overwrite_output_dir", *data_args("es", "ru"), "--distance", "both", "--layers", "-1", "1"]
-    )  # fmt: skip
+        [
+            "--models",
+            f"base={tiny_bert}",
+            f"adjusted={adjusted}",
+            "--output_dir",
+            str(output),
+            "--overwrite_output_dir",
+            *data_args("es", "ru"),
+            "--distance",
+            "both",
+            "--layers",
+            "-1",
+            "1",
+        ]
+    )
     return output, results
 
 
@@ -99,9 +129,18 @@ def test_distance_csv_matches_the_summary(analysis):
 
 def test_identical_models_show_no_change(tiny_bert, tmp_path):
     results = run_analysis.main(
-        ["--models", f"a={tiny_bert}", f"b={tiny_bert}", "--output_dir", str(tmp_path), "--overwrite_output_dir",
-         *data_args("hi"), "--analyses", "distances"]
-    )  # fmt: skip
+        [
+            "--models",
+            f"a={tiny_bert}",
+            f"b={tiny_bert}",
+            "--output_dir",
+            str(tmp_path),
+            "--overwrite_output_dir",
+            *data_args("hi"),
+            "--analyses",
+            "distances",
+        ]
+    )
     comparison = results["languages"]["hi"]["layer_-1"]["cosine"]["comparisons"]["a->b"]
     assert comparison["related_mean"] == 0 and comparison["related_p_value"] == 1.0
     # What was not computed is left out: no retrieval entries, no retrieval table, no "nan" cells.
@@ -141,10 +180,30 @@ def test_tatoeba_retrieval_of_several_models_side_by_side(tiny_bert, tiny_xlmr, 
     shutil.copy(TATOEBA / "tatoeba.spa-eng.eng", tatoeba_dir / "tatoeba.vie-eng.eng")
     output = tmp_path / "out"
     results = run_analysis.main(
-        ["--models", f"bert={tiny_bert}", f"xlmr={tiny_xlmr}", "--output_dir", str(output), "--languages", "es", "ru",
-         "vi", "--analyses", "sentence_retrieval", "--retrieval_corpus", "tatoeba", "--tatoeba_dir", str(tatoeba_dir),
-         "--layers", "0", "1", "-1", "--batch_size", "4"]
-    )  # fmt: skip
+        [
+            "--models",
+            f"bert={tiny_bert}",
+            f"xlmr={tiny_xlmr}",
+            "--output_dir",
+            str(output),
+            "--languages",
+            "es",
+            "ru",
+            "vi",
+            "--analyses",
+            "sentence_retrieval",
+            "--retrieval_corpus",
+            "tatoeba",
+            "--tatoeba_dir",
+            str(tatoeba_dir),
+            "--layers",
+            "0",
+            "1",
+            "-1",
+            "--batch_size",
+            "4",
+        ]
+    )
     saved = json.loads((output / "analysis_results.json").read_text())
     assert saved["sentence_retrieval"] == results["sentence_retrieval"] and "languages" not in saved
     assert set(saved["sentence_retrieval"]) == {"es", "ru", "vi"}
@@ -172,10 +231,25 @@ def test_tatoeba_retrieval_of_several_models_side_by_side(tiny_bert, tiny_xlmr, 
 
 def test_tatoeba_from_the_hub_with_its_fallback(tiny_bert, tmp_path, hub):
     results = run_analysis.main(
-        ["--models", f"base={tiny_bert}", "--output_dir", str(tmp_path), "--overwrite_output_dir", "--languages",
-         "es", "vi", "--analyses", "sentence_retrieval", "--retrieval_corpus", "tatoeba", "--layers", "1",
-         "--sentence_special_tokens", "false"]
-    )  # fmt: skip
+        [
+            "--models",
+            f"base={tiny_bert}",
+            "--output_dir",
+            str(tmp_path),
+            "--overwrite_output_dir",
+            "--languages",
+            "es",
+            "vi",
+            "--analyses",
+            "sentence_retrieval",
+            "--retrieval_corpus",
+            "tatoeba",
+            "--layers",
+            "1",
+            "--sentence_special_tokens",
+            "false",
+        ]
+    )
     es, vi = (results["sentence_retrieval"][lang]["1"]["base"] for lang in ("es", "vi"))
     assert es["source"] == "mteb/tatoeba-bitext-mining:spa-eng[test]" and es["sentences"] == 10
     assert vi["source"] == "google/xtreme:tatoeba.vie[validation]"
@@ -184,16 +258,39 @@ def test_tatoeba_from_the_hub_with_its_fallback(tiny_bert, tmp_path, hub):
 
 def test_sentence_retrieval_on_pairs_needs_no_alignment(tiny_bert, tmp_path, no_alignment_no_hub):
     results = run_analysis.main(
-        ["--models", f"base={tiny_bert}", "--output_dir", str(tmp_path), "--languages", "es", "--parallel_files",
-         str(PARALLEL / "es-en.txt"), "--analyses", "sentence_retrieval", "--max_pairs", "12"]
-    )  # fmt: skip
+        [
+            "--models",
+            f"base={tiny_bert}",
+            "--output_dir",
+            str(tmp_path),
+            "--languages",
+            "es",
+            "--parallel_files",
+            str(PARALLEL / "es-en.txt"),
+            "--analyses",
+            "sentence_retrieval",
+            "--max_pairs",
+            "12",
+        ]
+    )
     score = results["sentence_retrieval"]["es"]["-1"]["base"]
     assert (score["corpus"], score["sentences"], score["source"]) == ("pairs", 12, str(PARALLEL / "es-en.txt"))
 
 
 def test_tatoeba_mistakes_are_clear_errors(tiny_bert, tmp_path):
-    base = ["--models", f"base={tiny_bert}", "--output_dir", str(tmp_path), "--overwrite_output_dir", "--analyses",
-            "sentence_retrieval", "--retrieval_corpus", "tatoeba", "--tatoeba_dir", str(TATOEBA)]  # fmt: skip
+    base = [
+        "--models",
+        f"base={tiny_bert}",
+        "--output_dir",
+        str(tmp_path),
+        "--overwrite_output_dir",
+        "--analyses",
+        "sentence_retrieval",
+        "--retrieval_corpus",
+        "tatoeba",
+        "--tatoeba_dir",
+        str(TATOEBA),
+    ]
     with pytest.raises(InputError, match="no Tatoeba files for 'hi'"):
         run_analysis.main([*base, "--languages", "hi"])
     with pytest.raises(InputError, match="--layers \\[8\\]: the model has 3 hidden states"):
@@ -203,8 +300,18 @@ def test_tatoeba_mistakes_are_clear_errors(tiny_bert, tmp_path):
 def test_rerun_is_a_no_op_and_other_settings_are_refused(analysis, capsys):
     output, results = analysis
     models = results["settings"]["models"]  # the LABEL=PATH entries as given
-    args = ["--models", *models, "--output_dir", str(output), *data_args("es", "ru"), "--distance", "both",
-            "--layers", "-1", "1"]  # fmt: skip
+    args = [
+        "--models",
+        *models,
+        "--output_dir",
+        str(output),
+        *data_args("es", "ru"),
+        "--distance",
+        "both",
+        "--layers",
+        "-1",
+        "1",
+    ]
     before = {path: path.stat().st_mtime_ns for path in output.rglob("*")}
     capsys.readouterr()
     again = run_analysis.main(args)

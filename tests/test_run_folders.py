@@ -22,11 +22,25 @@ from tests.launch import ROOT
 from tests.test_run_adjust import adjust_args
 from tests.test_run_xnli import CONTINUAL, xnli_args
 from xladjust import run_folder
+from xladjust.cli import run_main
 from xladjust.errors import InputError
-from xladjust.script_utils import run_main, write_json
+from xladjust.io import write_json
 
-SCHEDULE = ["--do_train", "--lr_scheduler_type", "constant", "--warmup_steps", "0", "--optim", "sgd",
-            "--logging_steps", "1", "--save_strategy", "steps", "--save_steps", "2"]  # fmt: skip
+SCHEDULE = [
+    "--do_train",
+    "--lr_scheduler_type",
+    "constant",
+    "--warmup_steps",
+    "0",
+    "--optim",
+    "sgd",
+    "--logging_steps",
+    "1",
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "2",
+]
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
@@ -115,9 +129,25 @@ def test_the_same_inputs_elsewhere_are_the_same_run(finished_run, tmp_path, caps
 def test_changed_input_content_is_another_run(tiny_bert, tmp_path, capsys):
     data = tmp_path / "es-en.txt"
     data.write_text((PARALLEL / "es-en.txt").read_text())
-    args = ["--model_name_or_path", str(tiny_bert), "--output_dir", str(tmp_path / "out"), "--languages", "es",
-            "--parallel_files", str(data), "--alignment_files", str(PARALLEL / "es-en.align"), "--do_train",
-            "--max_steps", "1", "--save_strategy", "no", "--per_device_train_batch_size", "4"]  # fmt: skip
+    args = [
+        "--model_name_or_path",
+        str(tiny_bert),
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--languages",
+        "es",
+        "--parallel_files",
+        str(data),
+        "--alignment_files",
+        str(PARALLEL / "es-en.align"),
+        "--do_train",
+        "--max_steps",
+        "1",
+        "--save_strategy",
+        "no",
+        "--per_device_train_batch_size",
+        "4",
+    ]
     run_adjust.main(args)
     data.write_text(data.read_text().replace("gato", "perro", 1))
     status, err = exit_status_and_error(run_adjust.main, args, capsys)
@@ -129,8 +159,20 @@ def test_overwrite_starts_again_from_scratch(tiny_bert, tmp_path):
     run_adjust.main(adjust_args(tiny_bert, output, ["es", "ru"], True, *SCHEDULE, "--max_steps", "3"))
     (output / "alignments").mkdir()
     assert (output / "checkpoint-2").is_dir()
-    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "1",
-                                "--save_strategy", "no", "--overwrite_output_dir"))  # fmt: skip
+    run_adjust.main(
+        adjust_args(
+            tiny_bert,
+            output,
+            ["es"],
+            True,
+            "--do_train",
+            "--max_steps",
+            "1",
+            "--save_strategy",
+            "no",
+            "--overwrite_output_dir",
+        )
+    )
     assert not list(output.glob("checkpoint-*")) and (output / "alignments").is_dir()
     assert json.loads((output / "adjustment_config.json").read_text())["languages"] == ["es"]
     assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 1
@@ -192,8 +234,9 @@ def test_json_is_strict_and_written_atomically(tmp_path, monkeypatch):
 def test_nan_metrics_and_logs_become_null(tiny_bert, tmp_path):
     """A diverged run logs a NaN loss: results and trainer state (checkpoint too) must stay strict JSON."""
     output = tmp_path / "out"
-    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, *SCHEDULE, "--max_steps", "2", "--learning_rate",
-                                "1e30"))  # fmt: skip
+    run_adjust.main(
+        adjust_args(tiny_bert, output, ["es"], True, *SCHEDULE, "--max_steps", "2", "--learning_rate", "1e30")
+    )
     assert losses(output)[2]["alignment_loss"] is None  # NaN in the log, null in the file
     for name in ("all_results.json", "train_results.json", "trainer_state.json", "checkpoint-2/trainer_state.json"):
         text = (output / name).read_text()
@@ -208,8 +251,14 @@ def test_nan_metrics_and_logs_become_null(tiny_bert, tmp_path):
 def run_script(script: str, args: list[str], kill_after: int | None = None) -> subprocess.CompletedProcess:
     prefix = [str(ROOT / "tests" / "kill_after_checkpoint.py"), str(kill_after)] if kill_after else []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, *prefix, str(ROOT / script), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, *prefix, str(ROOT / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def losses(output: Path) -> dict[int, dict[str, float]]:
@@ -247,8 +296,20 @@ def test_killed_adjustment_resumes_to_the_uninterrupted_result(no_dropout_bert, 
 
 def test_killed_continual_learning_resumes_to_the_uninterrupted_result(no_dropout_bert, tmp_path):
     def args_for(output: Path) -> list[str]:
-        return xnli_args(no_dropout_bert, output, *SCHEDULE, "--do_eval", "--max_steps", "4",
-                         "--eval_languages", "en", "es", "--learning_rate", "1e-2", *CONTINUAL)  # fmt: skip
+        return xnli_args(
+            no_dropout_bert,
+            output,
+            *SCHEDULE,
+            "--do_eval",
+            "--max_steps",
+            "4",
+            "--eval_languages",
+            "en",
+            "es",
+            "--learning_rate",
+            "1e-2",
+            *CONTINUAL,
+        )
 
     assert_killed_and_resumed_equals_uninterrupted(run_xnli.main, args_for, tmp_path, steps=4)
 

@@ -13,7 +13,7 @@ import run_ner
 from tests import test_run_xnli
 from tests.test_run_xnli import CONTINUAL, read_jsonl
 from tests.tiny_models import FIXTURES
-from xladjust.script_utils import run_main
+from xladjust.cli import run_main
 from xladjust.tasks.metrics import ner_scores
 from xladjust.tasks.ner import NER_LABELS, read_ner_file
 
@@ -24,10 +24,26 @@ adjusted = test_run_xnli.adjusted  # module fixture: an encoder written by run_a
 
 def ner_args(model: Path, output: Path, *extra: str) -> list[str]:
     return [
-        "--model_name_or_path", str(model), "--output_dir", str(output), "--train_file", str(NER / "train.en.jsonl"),
-        "--test_files", str(NER / "test.{lang}.conll"), "--per_device_train_batch_size", "8",
-        "--per_device_eval_batch_size", "16", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "1", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--train_file",
+        str(NER / "train.en.jsonl"),
+        "--test_files",
+        str(NER / "test.{lang}.conll"),
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "1",
+        *extra,
+    ]
 
 
 def gold_tags(language: str) -> list[list[str]]:
@@ -40,16 +56,34 @@ def base_run(tiny_bert, tmp_path_factory) -> tuple[Path, dict]:
     """The base tiny encoder trained long enough to find entities; test sets of five languages."""
     output = tmp_path_factory.mktemp("ner-base")
     results = run_ner.main(
-        ner_args(tiny_bert, output, "--do_train", "--do_predict", "--num_train_epochs", "20",
-                 "--learning_rate", "3e-3", "--eval_languages", *LANGUAGES)
-    )  # fmt: skip
+        ner_args(
+            tiny_bert,
+            output,
+            "--do_train",
+            "--do_predict",
+            "--num_train_epochs",
+            "20",
+            "--learning_rate",
+            "3e-3",
+            "--eval_languages",
+            *LANGUAGES,
+        )
+    )
     return output, results
 
 
 def test_outputs_metrics_and_label_mapping(base_run):
     output, results = base_run
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "all_results.json", "predict_results.json",
-                 "train_results.json", "trainer_state.json", "README.md"):  # fmt: skip
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "all_results.json",
+        "predict_results.json",
+        "train_results.json",
+        "trainer_state.json",
+        "README.md",
+    ):
         assert (output / name).is_file(), name
     saved = json.loads((output / "all_results.json").read_text())
     for lang in LANGUAGES:
@@ -65,10 +99,15 @@ def test_outputs_metrics_and_label_mapping(base_run):
     assert config["label2id"] == {name: i for i, name in enumerate(NER_LABELS)}
     front_matter = (output / "README.md").read_text().split("---")[1]
     assert all(f"- {lang}\n" in front_matter for lang in LANGUAGES)
-    entries = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type): r.metric_value
-               for r in ModelCard.load(output / "README.md").data.eval_results}  # fmt: skip
-    expected = {("unimelb-nlp/wikiann", lang, "test", key): results[f"predict_{lang}_{key}"]
-                for lang in LANGUAGES for key in ("f1", "precision", "recall")}  # fmt: skip
+    entries = {
+        (r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type): r.metric_value
+        for r in ModelCard.load(output / "README.md").data.eval_results
+    }
+    expected = {
+        ("unimelb-nlp/wikiann", lang, "test", key): results[f"predict_{lang}_{key}"]
+        for lang in LANGUAGES
+        for key in ("f1", "precision", "recall")
+    }
     assert entries == pytest.approx(expected)
 
 
@@ -94,10 +133,27 @@ def test_training_on_english_finds_entities(base_run):
 def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
     output = tmp_path / "out"
     results = run_ner.main(
-        ner_args(adjusted, output, "--do_train", "--do_eval", "--max_steps", "3", "--logging_steps", "1",
-                 "--gradient_accumulation_steps", "2", "--label_all_tokens", "--eval_languages", "en", "es",
-                 "--validation_files", f"en={NER / 'test.en.conll'}", f"es={NER / 'test.es.conll'}", *CONTINUAL)
-    )  # fmt: skip
+        ner_args(
+            adjusted,
+            output,
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "3",
+            "--logging_steps",
+            "1",
+            "--gradient_accumulation_steps",
+            "2",
+            "--label_all_tokens",
+            "--eval_languages",
+            "en",
+            "es",
+            "--validation_files",
+            f"en={NER / 'test.en.conll'}",
+            f"es={NER / 'test.es.conll'}",
+            *CONTINUAL,
+        )
+    )
     assert {"eval_en_f1", "eval_es_f1", "eval_avg_f1", "eval_es_PER_f1"} <= set(results)
     assert len(read_jsonl(output / "predictions" / "eval_es.jsonl")) == 20
     training_logs = [e for e in json.loads((output / "trainer_state.json").read_text())["log_history"] if "loss" in e]
@@ -121,9 +177,14 @@ def test_words_cut_off_by_max_seq_length_are_scored_as_o(tiny_bert, tmp_path):
 
 
 def test_json_configuration_file(tiny_bert, tmp_path):
-    config = {"model_name_or_path": str(tiny_bert), "output_dir": str(tmp_path / "out"), "do_predict": True,
-              "eval_languages": ["vi"], "test_files": [f"vi={NER / 'test.vi.conll'}"],
-              "max_eval_samples": 5}  # fmt: skip
+    config = {
+        "model_name_or_path": str(tiny_bert),
+        "output_dir": str(tmp_path / "out"),
+        "do_predict": True,
+        "eval_languages": ["vi"],
+        "test_files": [f"vi={NER / 'test.vi.conll'}"],
+        "max_eval_samples": 5,
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     results = run_ner.main([str(tmp_path / "config.json")])
     assert results["predict_vi_samples"] == 5 and "predict_avg_f1" in results

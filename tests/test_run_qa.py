@@ -15,8 +15,8 @@ import run_qa
 from tests import test_run_xnli
 from tests.test_run_xnli import CONTINUAL, read_jsonl, save_word_level_bert
 from tests.tiny_models import FIXTURES
+from xladjust.cli import run_main
 from xladjust.errors import InputError
-from xladjust.script_utils import run_main
 from xladjust.tasks.qa.data import read_qa_file
 from xladjust.tasks.qa.metrics import f1 as answer_f1
 
@@ -36,11 +36,30 @@ EVAL_SETS = {
 
 def qa_args(model: Path, output: Path, *extra: str) -> list[str]:
     return [
-        "--model_name_or_path", str(model), "--output_dir", str(output), "--train_file", str(TRAIN),
-        "--max_seq_length", "128", "--doc_stride", "64", "--per_device_train_batch_size", "8",
-        "--per_device_eval_batch_size", "32", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "1",
-        "--report_to", "none", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--train_file",
+        str(TRAIN),
+        "--max_seq_length",
+        "128",
+        "--doc_stride",
+        "64",
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "32",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "1",
+        "--report_to",
+        "none",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +68,39 @@ def base_run(tiny_bert, tmp_path_factory) -> tuple[Path, dict]:
     output = tmp_path_factory.mktemp("qa-base")
     entries = list(EVAL_SETS.values())
     results = run_qa.main(
-        qa_args(tiny_bert, output, "--do_train", "--do_eval", "--max_steps", "3", "--n_best_size", "5",
-                "--max_answer_length", "10", "--eval_sets", "xquad.es", *entries[1:], "--eval_file", entries[0])
-    )  # fmt: skip
+        qa_args(
+            tiny_bert,
+            output,
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "3",
+            "--n_best_size",
+            "5",
+            "--max_answer_length",
+            "10",
+            "--eval_sets",
+            "xquad.es",
+            *entries[1:],
+            "--eval_file",
+            entries[0],
+        )
+    )
     return output, results
 
 
 def test_outputs_metric_keys_per_set_and_average(base_run):
     output, results = base_run
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "all_results.json", "eval_results.json",
-                 "train_results.json", "trainer_state.json", "README.md"):  # fmt: skip
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "all_results.json",
+        "eval_results.json",
+        "train_results.json",
+        "trainer_state.json",
+        "README.md",
+    ):
         assert (output / name).is_file(), name
     saved = json.loads((output / "all_results.json").read_text())
     for name in EVAL_SETS:
@@ -77,14 +119,21 @@ def test_outputs_metric_keys_per_set_and_average(base_run):
     assert all(f"- {lang}\n" in front_matter for lang in ("en", "es", "vi", "ru", "hi"))
     assert "question-answering" in front_matter and "eval_xquad.es_f1" in card and "continual" not in card.lower()
     # model-index: every benchmark set under its Hub id and config; the set known by its language only is left out.
-    entries = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_name): r.metric_value
-               for r in ModelCard.load(output / "README.md").data.eval_results}  # fmt: skip
-    configs = {"xquad.es": ("google/xquad", "xquad.es", "validation"),
-               "xquad.hi": ("google/xquad", "xquad.hi", "validation"),
-               "mlqa.vi.en": ("facebook/mlqa", "mlqa.vi.en", "test"),
-               "tydiqa.ru": ("google-research-datasets/tydiqa", "secondary_task", "validation")}  # fmt: skip
-    expected = {(*configs[name], f"{label} (official rules)"): saved[f"eval_{name}_{key}"]
-                for name in configs for key, label in (("f1", "F1"), ("exact_match", "Exact match"))}  # fmt: skip
+    entries = {
+        (r.dataset_type, r.dataset_config, r.dataset_split, r.metric_name): r.metric_value
+        for r in ModelCard.load(output / "README.md").data.eval_results
+    }
+    configs = {
+        "xquad.es": ("google/xquad", "xquad.es", "validation"),
+        "xquad.hi": ("google/xquad", "xquad.hi", "validation"),
+        "mlqa.vi.en": ("facebook/mlqa", "mlqa.vi.en", "test"),
+        "tydiqa.ru": ("google-research-datasets/tydiqa", "secondary_task", "validation"),
+    }
+    expected = {
+        (*configs[name], f"{label} (official rules)"): saved[f"eval_{name}_{key}"]
+        for name in configs
+        for key, label in (("f1", "F1"), ("exact_match", "Exact match"))
+    }
     assert {k: v for k, v in entries.items() if "official" in k[3]} == pytest.approx(expected)
 
 
@@ -116,9 +165,22 @@ def test_predictions_files_per_set_rescore_to_the_metrics(base_run):
 def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
     output = tmp_path / "out"
     results = run_qa.main(
-        qa_args(adjusted, output, "--do_train", "--do_eval", "--max_steps", "3", "--logging_steps", "1",
-                "--eval_sets", EVAL_SETS["xquad.es"], "--eval_file", f"mlqa.es.en={QA / 'dev.es.json'}", *CONTINUAL)
-    )  # fmt: skip
+        qa_args(
+            adjusted,
+            output,
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "3",
+            "--logging_steps",
+            "1",
+            "--eval_sets",
+            EVAL_SETS["xquad.es"],
+            "--eval_file",
+            f"mlqa.es.en={QA / 'dev.es.json'}",
+            *CONTINUAL,
+        )
+    )
     assert {"eval_xquad.es_f1", "eval_mlqa.es.en_f1", "eval_avg_f1"} <= set(results)
     assert (output / "predictions" / "eval_mlqa.es.en.json").is_file()
     training_logs = [e for e in json.loads((output / "trainer_state.json").read_text())["log_history"] if "loss" in e]
@@ -133,9 +195,19 @@ def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
 
 def test_adjusted_encoder_without_continual_learning(adjusted, tmp_path):
     results = run_qa.main(
-        qa_args(adjusted, tmp_path / "out", "--do_train", "--do_eval", "--max_steps", "2", "--logging_steps", "1",
-                "--eval_sets", EVAL_SETS["mlqa.vi.en"])
-    )  # fmt: skip
+        qa_args(
+            adjusted,
+            tmp_path / "out",
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "2",
+            "--logging_steps",
+            "1",
+            "--eval_sets",
+            EVAL_SETS["mlqa.vi.en"],
+        )
+    )
     assert {"eval_mlqa.vi.en_f1", "eval_mlqa.vi.en_exact_match", "eval_avg_f1", "train_loss"} <= set(results)
     history = json.loads((tmp_path / "out" / "trainer_state.json").read_text())["log_history"]
     assert not any("alignment_loss" in entry for entry in history)
@@ -172,9 +244,21 @@ def test_memorises_the_english_training_set(tmp_path):
     # Train and evaluate on the same 32 questions with a wider word-level tiny BERT.
     model = save_word_level_bert(tmp_path / "word-bert")
     results = run_qa.main(
-        qa_args(model, tmp_path / "out", "--do_train", "--do_eval", "--num_train_epochs", "40", "--learning_rate",
-                "2e-3", "--warmup_steps", "10", "--eval_sets", f"en={TRAIN}")
-    )  # fmt: skip
+        qa_args(
+            model,
+            tmp_path / "out",
+            "--do_train",
+            "--do_eval",
+            "--num_train_epochs",
+            "40",
+            "--learning_rate",
+            "2e-3",
+            "--warmup_steps",
+            "10",
+            "--eval_sets",
+            f"en={TRAIN}",
+        )
+    )
     baseline = random_span_f1()
     assert results["eval_en_f1"] > max(3 * baseline, baseline + 30), (results["eval_en_f1"], baseline)
     assert "eval_avg_f1" not in results  # English only: no zero-shot average
@@ -183,9 +267,18 @@ def test_memorises_the_english_training_set(tmp_path):
 def test_answers_lost_by_truncation_are_counted(tiny_bert, tmp_path, caplog):
     with caplog.at_level(logging.INFO):
         run_qa.main(
-            qa_args(tiny_bert, tmp_path / "out", "--do_train", "--max_steps", "1", "--max_seq_length", "24",
-                    "--doc_stride", "4")
-        )  # fmt: skip
+            qa_args(
+                tiny_bert,
+                tmp_path / "out",
+                "--do_train",
+                "--max_steps",
+                "1",
+                "--max_seq_length",
+                "24",
+                "--doc_stride",
+                "4",
+            )
+        )
     messages = [r.getMessage() for r in caplog.records if "training examples have no window" in r.getMessage()]
     assert len(messages) == 1 and not messages[0].startswith("0 of")
     assert messages[0].split(" of ")[1].startswith("32 training examples")
@@ -259,8 +352,12 @@ def test_user_mistakes_end_with_a_clear_message_and_status_2(tiny_bert, tmp_path
     malformed_squad(tmp_path / "bad.json")
     unlabelled_copy(tmp_path / "unlabelled.json")
     reused_ids_copy(tmp_path / "reused.json")
-    extra = [entry.format(bad=tmp_path / "bad.json", unlabelled=tmp_path / "unlabelled.json",
-                          reused=tmp_path / "reused.json") for entry in extra]  # fmt: skip
+    extra = [
+        entry.format(
+            bad=tmp_path / "bad.json", unlabelled=tmp_path / "unlabelled.json", reused=tmp_path / "reused.json"
+        )
+        for entry in extra
+    ]
     args = qa_args(tiny_bert, tmp_path / "out", "--do_train", "--do_eval", *extra)
     with pytest.raises(SystemExit) as info:
         run_main(lambda: run_qa.main(args))

@@ -53,8 +53,9 @@ def test_layout_differences_tests_and_outputs(tmp_path):
     make_xnli_study(tmp_path / "study")
     (tmp_path / "study" / "adjust" / "per_language" / "es" / "seed1").mkdir(parents=True)  # not a task run
     out = tmp_path / "report"
-    cells = cells_by_key(run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out),
-                                          "--samples", "300"]))  # fmt: skip
+    cells = cells_by_key(
+        run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out), "--samples", "300"])
+    )
     original, joint, adjusted = (cells[("xnli", "es", v)] for v in ("original", "joint", "adjusted"))
     assert original.seeds == [1, 2, 3] and original.examples == 300 and original.difference is None
     assert 50 < original.mean < 70 and original.std > 0
@@ -74,9 +75,26 @@ def test_layout_differences_tests_and_outputs(tmp_path):
 
 def test_split_choice_and_randomization(tmp_path):
     make_xnli_study(tmp_path / "study", n=120)
-    cells = cells_by_key(run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"),
-                                          "--split", "eval", "--test", "randomization", "--samples", "200",
-                                          "--correction", "none", "--seed_test", "welch"]))  # fmt: skip
+    cells = cells_by_key(
+        run_report.main(
+            [
+                "--runs_dir",
+                str(tmp_path / "study"),
+                "--output_dir",
+                str(tmp_path / "r"),
+                "--split",
+                "eval",
+                "--test",
+                "randomization",
+                "--samples",
+                "200",
+                "--correction",
+                "none",
+                "--seed_test",
+                "welch",
+            ]
+        )
+    )
     # eval files hold the inverted predictions: accuracy ~40 %, and the adjusted run is worse there.
     assert cells[("xnli", "es", "original")].mean < 50
     assert cells[("xnli", "es", "adjusted")].difference < 0
@@ -96,17 +114,32 @@ def test_ner_and_qa_readers_from_a_manifest(tmp_path):
             steps.append({"task": "ner", "variant": variant, "seed": str(seed), "output_dir": str(folder)})
             qa = tmp_path / "runs" / f"qa-{variant}-{seed}"
             f1 = [100.0, 50.0, 0.0] * 10 if variant == "original" else [100.0, 100.0, 0.0] * 10
-            write_jsonl(qa / "predictions" / "eval_xquad.hi.jsonl",
-                        [{"id": str(i), "gold": ["x"], "predicted": "y", "exact_match": 0.0, "f1": 0.0,
-                          "squad_exact_match": 0.0, "squad_f1": v} for i, v in enumerate(f1)])  # fmt: skip
-            write_jsonl(qa / "predictions" / "eval_mlqa.hi.en_scores.jsonl",
-                        [{"id": str(i), "f1": 0.0, "squad_f1": v / 100} for i, v in enumerate(f1)])  # fmt: skip
+            write_jsonl(
+                qa / "predictions" / "eval_xquad.hi.jsonl",
+                [
+                    {
+                        "id": str(i),
+                        "gold": ["x"],
+                        "predicted": "y",
+                        "exact_match": 0.0,
+                        "f1": 0.0,
+                        "squad_exact_match": 0.0,
+                        "squad_f1": v,
+                    }
+                    for i, v in enumerate(f1)
+                ],
+            )
+            write_jsonl(
+                qa / "predictions" / "eval_mlqa.hi.en_scores.jsonl",
+                [{"id": str(i), "f1": 0.0, "squad_f1": v / 100} for i, v in enumerate(f1)],
+            )
             steps.append({"task": "qa", "variant": variant, "seed": str(seed), "output_dir": str(qa)})
     steps.append({"task": "adjust", "variant": "joint", "seed": "1", "output_dir": str(tmp_path / "nowhere")})
     manifest = tmp_path / "study_manifest.json"
     manifest.write_text(json.dumps({"steps": steps}))
-    cells = cells_by_key(run_report.main(["--manifest", str(manifest), "--output_dir", str(tmp_path / "r"),
-                                          "--samples", "200"]))  # fmt: skip
+    cells = cells_by_key(
+        run_report.main(["--manifest", str(manifest), "--output_dir", str(tmp_path / "r"), "--samples", "200"])
+    )
     ner = cells[("ner", "hi", "continual")]
     assert ner.metric == "f1" and ner.mean == pytest.approx(100)
     assert cells[("ner", "hi", "original")].mean == pytest.approx(100 * 2 * 2 / (2 + 3))  # tp 2, pred 2, gold 3
@@ -120,8 +153,12 @@ def test_ner_and_qa_readers_from_a_manifest(tmp_path):
 
 def test_set_language():
     assert [set_language(n) for n in ("es", "xquad.es", "mlqa.vi.en", "tydiqa.ru", "mlqa.es.en:test")] == [
-        "es", "es", "vi", "ru", "es"
-    ]  # fmt: skip
+        "es",
+        "es",
+        "vi",
+        "ru",
+        "es",
+    ]
     # MLQA pairs belong to their non-English language, whichever side it is on (context en, question es → es)
     names = (
         "mlqa.en.es",
@@ -158,10 +195,17 @@ def qa_study(root: Path) -> None:
     for seed in (1, 2):
         folder = root / "qa" / "original" / f"seed{seed}"
         records = [
-            {"id": str(i), "gold": ["x"], "predicted": "y", "f1": 40.0, "exact_match": 10.0, "squad_f1": 60.0,
-             "squad_exact_match": 30.0}
+            {
+                "id": str(i),
+                "gold": ["x"],
+                "predicted": "y",
+                "f1": 40.0,
+                "exact_match": 10.0,
+                "squad_f1": 60.0,
+                "squad_exact_match": 30.0,
+            }
             for i in range(20)
-        ]  # fmt: skip
+        ]
         write_jsonl(folder / "predictions" / "eval_mlqa.es.es.jsonl", records)
 
 
@@ -188,8 +232,9 @@ def test_qa_files_without_squad_scores_need_the_official_rules(tmp_path):
     write_jsonl(folder / "predictions" / "eval_xquad.es.jsonl", [{"id": "0", "f1": 50.0, "exact_match": 0.0}])
     with pytest.raises(InputError, match="no 'squad_f1' column.*use --qa_metric official"):
         run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r")])
-    [cell] = run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "official"),
-                              "--qa_metric", "official"])  # fmt: skip
+    [cell] = run_report.main(
+        ["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "official"), "--qa_metric", "official"]
+    )
     assert cell.mean == pytest.approx(50.0)
 
 

@@ -16,23 +16,48 @@ import run_xnli
 from tests.conftest import PARALLEL
 from tests.test_run_adjust import adjust_args
 from tests.tiny_models import FIXTURES, wordpiece_tokenizer
+from xladjust.cli import run_main
 from xladjust.errors import InputError
-from xladjust.script_utils import run_main
 from xladjust.tasks.nli import NLI_LABELS
 
 NLI = FIXTURES / "nli"
 LANGUAGES = ["en", "es", "ru", "vi", "hi"]
-CONTINUAL = ["--align_languages", "es", "--align_parallel_file", str(PARALLEL / "es-en.txt"),
-             "--align_alignment_file", str(PARALLEL / "es-en.align"), "--align_batch_size", "4"]  # fmt: skip
+CONTINUAL = [
+    "--align_languages",
+    "es",
+    "--align_parallel_file",
+    str(PARALLEL / "es-en.txt"),
+    "--align_alignment_file",
+    str(PARALLEL / "es-en.align"),
+    "--align_batch_size",
+    "4",
+]
 
 
 def xnli_args(model: Path, output: Path, *extra: str) -> list[str]:
     return [
-        "--model_name_or_path", str(model), "--output_dir", str(output), "--train_file", str(NLI / "train.en.jsonl"),
-        "--validation_files", str(NLI / "dev.{lang}.jsonl"), "--per_device_train_batch_size", "8",
-        "--per_device_eval_batch_size", "16", "--save_strategy", "no", "--disable_tqdm", "true", "--seed", "1",
-        "--report_to", "none", *extra,
-    ]  # fmt: skip
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--train_file",
+        str(NLI / "train.en.jsonl"),
+        "--validation_files",
+        str(NLI / "dev.{lang}.jsonl"),
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "1",
+        "--report_to",
+        "none",
+        *extra,
+    ]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -52,16 +77,36 @@ def base_run(tiny_bert, tmp_path_factory) -> tuple[Path, dict]:
     """The base tiny encoder, validation and test sets of five languages."""
     output = tmp_path_factory.mktemp("xnli-base")
     results = run_xnli.main(
-        xnli_args(tiny_bert, output, "--do_train", "--do_eval", "--do_predict", "--max_steps", "4",
-                  "--test_files", str(NLI / "dev.{lang}.jsonl"), "--eval_languages", *LANGUAGES)
-    )  # fmt: skip
+        xnli_args(
+            tiny_bert,
+            output,
+            "--do_train",
+            "--do_eval",
+            "--do_predict",
+            "--max_steps",
+            "4",
+            "--test_files",
+            str(NLI / "dev.{lang}.jsonl"),
+            "--eval_languages",
+            *LANGUAGES,
+        )
+    )
     return output, results
 
 
 def test_outputs_metrics_and_label_mapping(base_run):
     output, results = base_run
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "all_results.json", "eval_results.json",
-                 "predict_results.json", "train_results.json", "trainer_state.json", "README.md"):  # fmt: skip
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "all_results.json",
+        "eval_results.json",
+        "predict_results.json",
+        "train_results.json",
+        "trainer_state.json",
+        "README.md",
+    ):
         assert (output / name).is_file(), name
     saved = json.loads((output / "all_results.json").read_text())
     for split in ("eval", "predict"):
@@ -101,10 +146,16 @@ def test_model_card_tags_english_and_evaluation_languages(base_run):
     assert "eval_avg_accuracy" in card and "continual" not in card.lower()
     # The zero-shot scores as the Hub reads them: model-index, one entry per language and split.
     parsed = ModelCard.load(output / "README.md").data
-    entries = {(r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type): r.metric_value
-               for r in parsed.eval_results if r.task_type == "text-classification"}  # fmt: skip
-    expected = {("facebook/xnli", lang, split, "accuracy"): results[f"{prefix}_{lang}_accuracy"]
-                for lang in LANGUAGES for prefix, split in (("eval", "validation"), ("predict", "test"))}  # fmt: skip
+    entries = {
+        (r.dataset_type, r.dataset_config, r.dataset_split, r.metric_type): r.metric_value
+        for r in parsed.eval_results
+        if r.task_type == "text-classification"
+    }
+    expected = {
+        ("facebook/xnli", lang, split, "accuracy"): results[f"{prefix}_{lang}_accuracy"]
+        for lang in LANGUAGES
+        for prefix, split in (("eval", "validation"), ("predict", "test"))
+    }
     assert entries == pytest.approx(expected) and len(parsed.eval_results) == len(expected)
     assert parsed.model_name == output.name and parsed.datasets == ["facebook/xnli"]
 
@@ -112,9 +163,21 @@ def test_model_card_tags_english_and_evaluation_languages(base_run):
 def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
     output = tmp_path / "out"
     results = run_xnli.main(
-        xnli_args(adjusted, output, "--do_train", "--do_eval", "--max_steps", "4", "--logging_steps", "1",
-                  "--eval_languages", "en", "es", *CONTINUAL)
-    )  # fmt: skip
+        xnli_args(
+            adjusted,
+            output,
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            "4",
+            "--logging_steps",
+            "1",
+            "--eval_languages",
+            "en",
+            "es",
+            *CONTINUAL,
+        )
+    )
     assert {"eval_en_accuracy", "eval_es_accuracy", "eval_avg_accuracy"} <= set(results)
     training_logs = [e for e in json.loads((output / "trainer_state.json").read_text())["log_history"] if "loss" in e]
     assert len(training_logs) == 4
@@ -132,9 +195,14 @@ def save_word_level_bert(path: Path, hidden: int = 64) -> Path:
     tokenizer = wordpiece_tokenizer(vocab_size=4000)
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=2 * hidden, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     BertModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -145,17 +213,36 @@ def test_training_on_english_beats_chance(tmp_path):
     # and seeds, these settings ended at 0.62-0.83 on English dev (chance: 1/3, 8 examples per label).
     model = save_word_level_bert(tmp_path / "word-bert")
     results = run_xnli.main(
-        xnli_args(model, tmp_path / "out", "--do_train", "--do_eval", "--num_train_epochs", "30", "--learning_rate",
-                  "1e-3", "--eval_languages", "en", "es")
-    )  # fmt: skip
+        xnli_args(
+            model,
+            tmp_path / "out",
+            "--do_train",
+            "--do_eval",
+            "--num_train_epochs",
+            "30",
+            "--learning_rate",
+            "1e-3",
+            "--eval_languages",
+            "en",
+            "es",
+        )
+    )
     assert results["eval_en_accuracy"] >= 0.5
 
 
 def test_original_xnli_tsv_serves_several_languages(tiny_bert, tmp_path):
     results = run_xnli.main(
-        xnli_args(tiny_bert, tmp_path / "out", "--do_eval", "--eval_languages", "en", "es", "--validation_files",
-                  str(NLI / "xnli.dev.tsv"))
-    )  # fmt: skip
+        xnli_args(
+            tiny_bert,
+            tmp_path / "out",
+            "--do_eval",
+            "--eval_languages",
+            "en",
+            "es",
+            "--validation_files",
+            str(NLI / "xnli.dev.tsv"),
+        )
+    )
     assert results["eval_en_samples"] == 3 and results["eval_es_samples"] == 3
     assert not (tmp_path / "out" / "model.safetensors").exists()
 

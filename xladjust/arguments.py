@@ -56,9 +56,12 @@ class ParallelDataArguments:
     parallel_dataset_split: str = field(default="train", metadata={"help": "Split to read from the dataset."})
     aligner: str = field(
         default="eflomal",
-        metadata={"help": "Word aligner used when no alignment file is given: eflomal, or simalign (cosine "
-                          "similarities of the original encoder's vectors).", "choices": list(ALIGNERS)},
-    )  # fmt: skip
+        metadata={
+            "help": "Word aligner used when no alignment file is given: eflomal, or simalign (cosine "
+            "similarities of the original encoder's vectors).",
+            "choices": list(ALIGNERS),
+        },
+    )
     simalign_method: str = field(
         default="itermax",
         metadata={"help": "SimAlign matching: itermax or argmax.", "choices": list(SIMALIGN_METHODS)},
@@ -68,13 +71,18 @@ class ParallelDataArguments:
     )
     simalign_level: str = field(
         default="subword",
-        metadata={"help": "Align subwords (SimAlign's default; words linked by any subword link) or averaged "
-                          "words.", "choices": list(SIMALIGN_LEVELS)},
-    )  # fmt: skip
+        metadata={
+            "help": "Align subwords (SimAlign's default; words linked by any subword link) or averaged words.",
+            "choices": list(SIMALIGN_LEVELS),
+        },
+    )
     symmetrization: str = field(
-        default="intersect", metadata={"help": "How forward and reverse alignments are combined.",
-                                       "choices": ["intersect", "grow-diag-final-and"]}
-    )  # fmt: skip
+        default="intersect",
+        metadata={
+            "help": "How forward and reverse alignments are combined.",
+            "choices": ["intersect", "grow-diag-final-and"],
+        },
+    )
     max_train_pairs: int | None = field(
         default=None, metadata={"help": "Sample at most this many training pairs per language (with --seed)."}
     )
@@ -129,33 +137,46 @@ class AdjustmentMethodArguments:
 
     alignment_target: str = field(
         default="trained",
-        metadata={"help": "English side of the alignment term: the encoder being trained (Efimov et al.) or the "
-                          "frozen original (Cao et al. 2020).", "choices": list(ALIGNMENT_TARGETS)},
-    )  # fmt: skip
+        metadata={
+            "help": "English side of the alignment term: the encoder being trained (Efimov et al.) or the "
+            "frozen original (Cao et al. 2020).",
+            "choices": list(ALIGNMENT_TARGETS),
+        },
+    )
     alignment_loss: str = field(
         default="mse",
-        metadata={"help": "mse (the paper) or contrastive InfoNCE over cosine similarities (Wu & Dredze 2020).",
-                  "choices": list(ALIGNMENT_LOSSES)},
-    )  # fmt: skip
+        metadata={
+            "help": "mse (the paper) or contrastive InfoNCE over cosine similarities (Wu & Dredze 2020).",
+            "choices": list(ALIGNMENT_LOSSES),
+        },
+    )
     contrastive_negatives: str = field(
         default="linked",
-        metadata={"help": "Contrastive candidates: the other linked words of the batch (weak) or every word of "
-                          "both sides of the batch (strong).", "choices": list(CONTRASTIVE_NEGATIVES)},
-    )  # fmt: skip
+        metadata={
+            "help": "Contrastive candidates: the other linked words of the batch (weak) or every word of "
+            "both sides of the batch (strong).",
+            "choices": list(CONTRASTIVE_NEGATIVES),
+        },
+    )
     temperature: float = field(default=0.1, metadata={"help": "InfoNCE temperature."})
     projection_layers: int = field(
         default=0, metadata={"help": "0, or 2: a ReLU MLP applied for the contrastive loss only (never saved)."}
     )
     regularization: str = field(
         default="english_vectors",
-        metadata={"help": "english_vectors (the paper), parameters (λ · squared L2 distance of the weights from "
-                          "their initial values; Wu & Dredze 2020) or none.", "choices": list(REGULARIZATIONS)},
-    )  # fmt: skip
+        metadata={
+            "help": "english_vectors (the paper), parameters (λ · squared L2 distance of the weights from "
+            "their initial values; Wu & Dredze 2020) or none.",
+            "choices": list(REGULARIZATIONS),
+        },
+    )
     layers: list[int] | None = field(
         default=None,
-        metadata={"help": "Hidden layers aligned (and regularised) together, terms averaged, e.g. `8 12`; "
-                          "default: --layer (-1, the last)."},
-    )  # fmt: skip
+        metadata={
+            "help": "Hidden layers aligned (and regularised) together, terms averaged, e.g. `8 12`; "
+            "default: --layer (-1, the last)."
+        },
+    )
 
     def __post_init__(self) -> None:
         self.objective_options()  # validates

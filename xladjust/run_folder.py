@@ -21,8 +21,7 @@ Settings are every field of the script's own argument dataclasses except :data:`
 that name an existing file or folder are replaced by a content fingerprint (see :func:`fingerprint`), so the same
 path with other content is another run, and the same content elsewhere is the same run.
 
-JSON is written by :func:`write_json` only: a temporary file in the same folder renamed into place (a reader never
-sees half a file), strict (NaN and infinities become ``null``).
+``run.json`` is written by :func:`xladjust.io.write_json`: whole or not at all, strict JSON.
 """
 
 from __future__ import annotations
@@ -33,11 +32,9 @@ import glob
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import socket
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -46,6 +43,7 @@ from typing import Any
 import torch
 
 from xladjust.errors import InputError
+from xladjust.io import strict, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -54,67 +52,80 @@ CACHE_DIRS = ("alignments",)
 """Kept by ``--overwrite_output_dir``: caches that are checked against their inputs before reuse."""
 
 TRAINING_SETTINGS = (
-    "do_train", "do_eval", "do_predict", "seed", "data_seed", "learning_rate", "num_train_epochs", "max_steps",
-    "per_device_train_batch_size", "gradient_accumulation_steps", "weight_decay", "adam_beta1", "adam_beta2",
-    "adam_epsilon", "max_grad_norm", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "optim",
-    "optim_args", "bf16", "fp16", "label_smoothing_factor", "train_sampling_strategy", "full_determinism",
-)  # fmt: skip
+    "do_train",
+    "do_eval",
+    "do_predict",
+    "seed",
+    "data_seed",
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_epsilon",
+    "max_grad_norm",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "warmup_steps",
+    "optim",
+    "optim_args",
+    "bf16",
+    "fp16",
+    "label_smoothing_factor",
+    "train_sampling_strategy",
+    "full_determinism",
+)
 """The ``TrainingArguments`` that change the result. Everything else (logging/saving/evaluation cadence,
 ``report_to``, ``output_dir``, dataloader workers, ``push_to_hub``/``hub_*``, eval batch size, ``disable_tqdm``,
 ``resume_from_checkpoint`` ...) does not, so changing it is still the same run."""
 
-IGNORED_SETTINGS = frozenset({
-    "output_dir", "overwrite_output_dir", "cache_dir", "token", "preprocessing_num_workers", "device", "batch_size",
-    "resume_from_checkpoint", "dry_run", "jobs", "keep_going",
-})  # fmt: skip
+IGNORED_SETTINGS = frozenset(
+    {
+        "output_dir",
+        "overwrite_output_dir",
+        "cache_dir",
+        "token",
+        "preprocessing_num_workers",
+        "device",
+        "batch_size",
+        "resume_from_checkpoint",
+        "dry_run",
+        "jobs",
+        "keep_going",
+    }
+)
 """Fields of the scripts' own argument dataclasses that do not change the result (where files go, caches,
 credentials, parallelism of preprocessing, inference batch size)."""
 
-PATH_SETTINGS = frozenset({
-    "model_name_or_path", "tokenizer_name", "parallel_files", "alignment_files", "parallel_dataset_name",
-    "train_file", "validation_files", "test_files", "eval_file", "align_parallel_file", "align_alignment_file",
-    "align_dataset_name", "models", "tatoeba_dir", "runs_dir", "manifest", "config",
-})  # fmt: skip
+PATH_SETTINGS = frozenset(
+    {
+        "model_name_or_path",
+        "tokenizer_name",
+        "parallel_files",
+        "alignment_files",
+        "parallel_dataset_name",
+        "train_file",
+        "validation_files",
+        "test_files",
+        "eval_file",
+        "align_parallel_file",
+        "align_alignment_file",
+        "align_dataset_name",
+        "models",
+        "tatoeba_dir",
+        "runs_dir",
+        "manifest",
+        "config",
+    }
+)
 """Arguments that may name local inputs (``LANG=PATH`` and ``{lang}`` templates included); a value that is no
 existing path (a Hub id) is kept as it is, with the revision arguments beside it."""
 
 LARGE_FILE = 64 * 2**20
 EDGE = 16 * 2**20
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Strict, atomic JSON
-
-
-def strict(value: Any) -> Any:
-    """``value`` with NaN and ±inf replaced by None (at any depth), so that it is valid JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: strict(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict(item) for item in value]
-    return value
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place (atomic on POSIX)."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def write_json(path: str | Path, payload: Any) -> None:
-    """Strict JSON (NaN/inf → null), indented, keys sorted, written atomically."""
-    text = json.dumps(strict(payload), indent=2, ensure_ascii=False, sort_keys=True, allow_nan=False)
-    write_text(path, text + "\n")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -142,8 +153,11 @@ def fingerprint(path: str, skip: Iterable[str] = ()) -> str:
         return digest.hexdigest()
     skipped = {os.path.realpath(p) for p in skip}
     for root, folders, files in os.walk(path):
-        folders[:] = sorted(f for f in folders if not f.startswith("checkpoint-")
-                            and os.path.realpath(os.path.join(root, f)) not in skipped)  # fmt: skip
+        folders[:] = sorted(
+            f
+            for f in folders
+            if not f.startswith("checkpoint-") and os.path.realpath(os.path.join(root, f)) not in skipped
+        )
         for name in sorted(files):
             if name == RUN_FILE or name.startswith("."):
                 continue

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import datasets
@@ -14,7 +13,7 @@ import torch
 import transformers
 from transformers import HfArgumentParser, TrainingArguments
 
-from xladjust import run_folder
+from xladjust.cli import configure_logging
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -44,11 +43,7 @@ def use_gloo_on_cpu() -> None:
 
 def setup_logging(training_args: TrainingArguments) -> None:
     """Log like the transformers examples: INFO on the main process, warnings elsewhere."""
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
+    configure_logging(logging.WARNING)
     if training_args.should_log:
         transformers.utils.logging.set_verbosity_info()
     log_level = training_args.get_process_log_level()
@@ -66,21 +61,3 @@ def setup_logging(training_args: TrainingArguments) -> None:
         training_args.parallel_mode.value == "distributed",
         training_args.bf16,
     )
-
-
-def write_json(path: str | Path, payload: Any) -> None:
-    """Strict JSON (NaN/inf → null), written atomically: see :func:`xladjust.run_folder.write_json`."""
-    run_folder.write_json(path, payload)
-
-
-def run_main(main: Callable[[], Any]) -> None:
-    """Entry point of every script: user mistakes end with a one-line error and exit status 2, no traceback."""
-    try:
-        main()
-        # Leaving gloo's threads to interpreter shutdown can abort a finished process ("terminate called").
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-    except InputError as error:
-        logging.getLogger("xladjust").error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)

@@ -21,8 +21,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from xladjust.adjust.continual import ContinualAlignment
 from xladjust.adjust.objective import AlignmentObjective
 from xladjust.errors import InputError
+from xladjust.io import strict, write_json, write_text
 from xladjust.model_card import ModelCardInfo, render_model_card
-from xladjust.run_folder import strict, write_json, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -150,14 +150,20 @@ class XLTrainer(Trainer):
         self._reference_checked = True
         requested = bool(self.args.fsdp) or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
         if requested and not self.is_fsdp_enabled:
-            logger.warning("FSDP was asked for, but accelerate enables it on GPUs only: this run is plain data "
-                           "parallel (%s); see docs/distributed.md", type(model).__name__)  # fmt: skip
+            logger.warning(
+                "FSDP was asked for, but accelerate enables it on GPUs only: this run is plain data "
+                "parallel (%s); see docs/distributed.md",
+                type(model).__name__,
+            )
         wrappers = (torch.nn.parallel.DistributedDataParallel, FullyShardedDataParallel, FSDPModule)
         wrapped = [name or "(root)" for name, m in reference.named_modules() if isinstance(m, wrappers)]
         if wrapped:
             raise RuntimeError(f"the frozen reference was wrapped or sharded ({', '.join(wrapped[:3])})")
-        logger.info("trained model: %s; frozen reference: a plain %s, not sharded",
-                    type(model).__name__, type(reference).__name__)  # fmt: skip
+        logger.info(
+            "trained model: %s; frozen reference: a plain %s, not sharded",
+            type(model).__name__,
+            type(reference).__name__,
+        )
 
     def create_model_card(self, **kwargs: Any) -> None:
         if self.model_card is None:

@@ -111,10 +111,21 @@ def accumulated_step(no_dropout_bert, tmp_path_factory):
     continual = continual_for(model, tokenizer, tmp, align_weight=0.5, align_regularization_weight=2.0)
     features = nli_features(tokenizer, 4)
     args = TrainingArguments(
-        output_dir=str(tmp / "out"), per_device_train_batch_size=2, gradient_accumulation_steps=2, max_steps=1,
-        learning_rate=1.0, optim="sgd", lr_scheduler_type="constant", max_grad_norm=0.0, weight_decay=0.0,
-        train_sampling_strategy="sequential", seed=5, save_strategy="no", report_to="none", use_cpu=True,
-    )  # fmt: skip
+        output_dir=str(tmp / "out"),
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+        max_steps=1,
+        learning_rate=1.0,
+        optim="sgd",
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+        weight_decay=0.0,
+        train_sampling_strategy="sequential",
+        seed=5,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+    )
     trainer = TaskTrainer(
         model=model, args=args, train_dataset=features, processing_class=tokenizer, continual=continual
     )
@@ -156,9 +167,24 @@ def test_reference_is_the_initial_encoder_and_stays_frozen(accumulated_step):
 
 def test_two_processes_with_continual_learning(tiny_bert, tmp_path):
     output = tmp_path / "out"
-    args = ner_args(tiny_bert, output, "--do_train", "--do_predict", "--eval_languages", "en", "es",
-                    "--per_device_train_batch_size", "4", "--num_train_epochs", "1", "--logging_steps", "2",
-                    "--learning_rate", "3e-3", *CONTINUAL)  # fmt: skip
+    args = ner_args(
+        tiny_bert,
+        output,
+        "--do_train",
+        "--do_predict",
+        "--eval_languages",
+        "en",
+        "es",
+        "--per_device_train_batch_size",
+        "4",
+        "--num_train_epochs",
+        "1",
+        "--logging_steps",
+        "2",
+        "--learning_rate",
+        "3e-3",
+        *CONTINUAL,
+    )
     result = launch(TORCHRUN, "run_ner.py", args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "distributed training: True" in result.stdout + result.stderr
@@ -180,9 +206,28 @@ def test_two_processes_equal_one_process_with_the_same_global_batches(no_dropout
     """2 processes × 4 sentences = 1 process × 2 accumulated micro-batches of 4: the same task batches (sequential
     sampling) and, by the global micro-batch number, the same alignment draws; so the same training up to the
     order of floating-point sums. The alignment forward runs inside DDP's forward (ContinualAlignment.attach)."""
-    common = ["--do_train", "--eval_languages", "en", "--per_device_train_batch_size", "4", "--max_steps", "3",
-              "--logging_steps", "1", "--learning_rate", "1e-2", "--optim", "sgd", "--lr_scheduler_type",
-              "constant", "--train_sampling_strategy", "sequential", "--align_weight", "1.0", *CONTINUAL]  # fmt: skip
+    common = [
+        "--do_train",
+        "--eval_languages",
+        "en",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_steps",
+        "3",
+        "--logging_steps",
+        "1",
+        "--learning_rate",
+        "1e-2",
+        "--optim",
+        "sgd",
+        "--lr_scheduler_type",
+        "constant",
+        "--train_sampling_strategy",
+        "sequential",
+        "--align_weight",
+        "1.0",
+        *CONTINUAL,
+    ]
     two, one = tmp_path / "two", tmp_path / "one"
     result = launch(TORCHRUN, "run_ner.py", ner_args(no_dropout_bert, two, *common))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -191,8 +236,11 @@ def test_two_processes_equal_one_process_with_the_same_global_batches(no_dropout
     logs = {}
     for name, output in (("two", two), ("one", one)):
         history = json.loads((output / "trainer_state.json").read_text())["log_history"]
-        logs[name] = [{k: e[k] for k in ("loss", "task_loss", "alignment_loss", "regularization_loss")}
-                      for e in history if "loss" in e]  # fmt: skip
+        logs[name] = [
+            {k: e[k] for k in ("loss", "task_loss", "alignment_loss", "regularization_loss")}
+            for e in history
+            if "loss" in e
+        ]
     assert len(logs["one"]) == 3 and logs["one"][0]["alignment_loss"] > 0
     for a, b in zip(logs["two"], logs["one"], strict=True):
         assert a == pytest.approx(b, rel=1e-4)

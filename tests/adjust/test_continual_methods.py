@@ -24,9 +24,15 @@ from xladjust.errors import InputError
 from xladjust.tasks.ner import read_ner_file, tokenize_and_align
 from xladjust.trainer import LOSS_HEAD_FILE, TaskTrainer
 
-OPTIONS = {"align_alignment_target": "frozen", "align_alignment_loss": "contrastive",
-           "align_contrastive_negatives": "all", "align_temperature": 0.2, "align_projection_layers": 2,
-           "align_regularization": "parameters", "align_layers": [1, 2]}  # fmt: skip
+OPTIONS = {
+    "align_alignment_target": "frozen",
+    "align_alignment_loss": "contrastive",
+    "align_contrastive_negatives": "all",
+    "align_temperature": 0.2,
+    "align_projection_layers": 2,
+    "align_regularization": "parameters",
+    "align_layers": [1, 2],
+}
 
 
 def test_align_options_build_the_same_objective_options(tiny_bert, tmp_path):
@@ -77,8 +83,17 @@ def test_align_layer_alias_and_its_conflict():
 
 def test_run_ner_with_contrastive_continual_learning(tiny_bert, tmp_path):
     output = tmp_path / "out"
-    flags = ["--align_alignment_loss", "contrastive", "--align_projection_layers", "2", "--align_regularization",
-             "parameters", "--align_layers", "1", "2"]  # fmt: skip
+    flags = [
+        "--align_alignment_loss",
+        "contrastive",
+        "--align_projection_layers",
+        "2",
+        "--align_regularization",
+        "parameters",
+        "--align_layers",
+        "1",
+        "2",
+    ]
     flags += ["--max_steps", "2", "--logging_steps", "1", "--save_strategy", "steps", "--save_steps", "2"]
     run_ner.main(ner_args(tiny_bert, output, "--do_train", "--eval_languages", "en", *CONTINUAL, *flags))
     settings = (output / "README.md").read_text()

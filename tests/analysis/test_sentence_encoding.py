@@ -40,9 +40,14 @@ def test_batched_vectors_equal_the_loop(encoder, include_special_tokens, caplog)
     model, tokenizer = encoder
     with caplog.at_level(logging.WARNING):
         vectors = encode_sentences(
-            model, tokenizer, SENTENCES, [0, 1, -1], include_special_tokens=include_special_tokens, max_length=12,
+            model,
+            tokenizer,
+            SENTENCES,
+            [0, 1, -1],
+            include_special_tokens=include_special_tokens,
+            max_length=12,
             batch_size=2,
-        )  # fmt: skip
+        )
     assert set(vectors) == {0, 1, -1}
     for layer, matrix in vectors.items():
         assert matrix.shape == (len(SENTENCES), model.config.hidden_size) and matrix.dtype == torch.float32

@@ -33,9 +33,14 @@ MLQA_FEATURES = Features(  # facebook/mlqa: no title column
     {"context": Value("string"), "question": Value("string"), "answers": SQUAD_ANSWERS, "id": Value("string")}
 )
 XTREME_QA_FEATURES = Features(
-    {"id": Value("string"), "title": Value("string"), "context": Value("string"), "question": Value("string"),
-     "answers": SQUAD_ANSWERS}
-)  # fmt: skip
+    {
+        "id": Value("string"),
+        "title": Value("string"),
+        "context": Value("string"),
+        "question": Value("string"),
+        "answers": SQUAD_ANSWERS,
+    }
+)
 # XTREME's PAN-X copy, written here with the tags in another id order to check the conversion by name.
 PERMUTED_TAGS = ["B-LOC", "I-LOC", "O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
 SENTENCES = [["Juan", "vive", "en", "Madrid"], ["Naciones", "Unidas"]]
@@ -175,8 +180,11 @@ def test_mlqa_without_any_source_names_all_three(fake_hub):
     with pytest.raises(InputError) as error:
         load_eval_set("mlqa.vi.en")
     message = str(error.value)
-    for tried in ("facebook/mlqa:mlqa.vi.en[test]", "refs%2Fconvert%2Fparquet/mlqa.vi.en/test/*.parquet",
-                  "google/xtreme:MLQA.vi.en[test]"):  # fmt: skip
+    for tried in (
+        "facebook/mlqa:mlqa.vi.en[test]",
+        "refs%2Fconvert%2Fparquet/mlqa.vi.en/test/*.parquet",
+        "google/xtreme:MLQA.vi.en[test]",
+    ):
         assert tried in message
 
 
@@ -185,13 +193,19 @@ def test_xquad_and_tydiqa_from_their_repositories(fake_hub):
     xquad = {**qa_rows("xq"), "title": ["", ""]}
     fake.add("google/xquad", "xquad.es", "validation", Dataset.from_dict(xquad, features=XTREME_QA_FEATURES))
     tydi = {**qa_rows(), "id": ["russian-1-0", "english-2-0"], "title": ["", ""]}
-    fake.add("google-research-datasets/tydiqa", "secondary_task", "validation",
-             Dataset.from_dict(tydi, features=XTREME_QA_FEATURES))  # fmt: skip
+    fake.add(
+        "google-research-datasets/tydiqa",
+        "secondary_task",
+        "validation",
+        Dataset.from_dict(tydi, features=XTREME_QA_FEATURES),
+    )
     assert load_eval_set("xquad.es")["id"] == ["xq-1", "xq-2"]
     fake.add("google/xtreme", "XQuAD.hi", "validation", Dataset.from_dict(xquad, features=XTREME_QA_FEATURES))
     assert load_eval_set("xquad.hi")["id"] == ["xq-1", "xq-2"]
-    assert fake.calls[-2:] == [("google/xquad", "xquad.hi", "validation", None),
-                               ("google/xtreme", "XQuAD.hi", "validation", None)]  # fmt: skip
+    assert fake.calls[-2:] == [
+        ("google/xquad", "xquad.hi", "validation", None),
+        ("google/xtreme", "XQuAD.hi", "validation", None),
+    ]
     assert load_eval_set("tydiqa.ru")["id"] == ["russian-1-0"]
 
 
@@ -249,8 +263,9 @@ def test_wikiann_copy_with_other_tag_names_is_refused(fake_hub):
 
 def test_xnli_from_facebook_xnli_with_its_class_labels(fake_hub):
     fake = fake_hub()
-    features = Features({"premise": Value("string"), "hypothesis": Value("string"),
-                         "label": ClassLabel(names=NLI_LABELS)})  # fmt: skip
+    features = Features(
+        {"premise": Value("string"), "hypothesis": Value("string"), "label": ClassLabel(names=NLI_LABELS)}
+    )
     rows = {"premise": ["a", "b", "c"], "hypothesis": ["x", "y", "z"], "label": [2, 0, 1]}
     fake.add("facebook/xnli", "es", "test", Dataset.from_dict(rows, features=features))
     dataset, stats = load_nli_dataset("es", "test")
@@ -261,9 +276,16 @@ def test_xnli_from_facebook_xnli_with_its_class_labels(fake_hub):
 
 @pytest.mark.parametrize(
     ("language", "config"),
-    [("ar", "ar-en"), ("bg", "bg-en"), ("de", "de-en"), ("es", "en-es"), ("ru", "en-ru"), ("vi", "en-vi"),
-     ("hi", "en-hi")],
-)  # fmt: skip
+    [
+        ("ar", "ar-en"),
+        ("bg", "bg-en"),
+        ("de", "de-en"),
+        ("es", "en-es"),
+        ("ru", "en-ru"),
+        ("vi", "en-vi"),
+        ("hi", "en-hi"),
+    ],
+)
 def test_opus100_default_config_is_the_sorted_pair(language, config):
     assert default_config_name(language) == config
     (source,) = build_sources([language], None, None, "Helsinki-NLP/opus-100", None)
@@ -323,12 +345,23 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
     assert hub_check.check_hub(["es", "hi"], echo=lines.append) == 0
     text = "\n".join(lines)
     needed = [
-        "facebook/xnli:es", "facebook/xnli:hi", "nyu-mll/multi_nli", "rajpurkar/squad", "google/xquad:xquad.hi",
-        "mlqa.es.es/test", "mlqa.es.en/test", "mlqa.en.es/test", "mlqa.hi.en/test", "mlqa.en.en/test",
-        "google-research-datasets/tydiqa:secondary_task", "Helsinki-NLP/opus-100:en-es", "Helsinki-NLP/opus-100:en-hi",
-        "mteb/tatoeba-bitext-mining:spa-eng", "tatoeba-bitext-mining:hin-eng",
+        "facebook/xnli:es",
+        "facebook/xnli:hi",
+        "nyu-mll/multi_nli",
+        "rajpurkar/squad",
+        "google/xquad:xquad.hi",
+        "mlqa.es.es/test",
+        "mlqa.es.en/test",
+        "mlqa.en.es/test",
+        "mlqa.hi.en/test",
+        "mlqa.en.en/test",
+        "google-research-datasets/tydiqa:secondary_task",
+        "Helsinki-NLP/opus-100:en-es",
+        "Helsinki-NLP/opus-100:en-hi",
+        "mteb/tatoeba-bitext-mining:spa-eng",
+        "tatoeba-bitext-mining:hin-eng",
         "wikiann@refs%2Fconvert%2Fparquet/hi/test/0000.parquet",
-    ]  # fmt: skip
+    ]
     for source in needed:
         assert source in text, source
     mlqa = next(line for line in lines if "MLQA mlqa.es.en" in line)

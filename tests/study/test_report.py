@@ -18,8 +18,18 @@ QA_SETS = ["xquad.es", "mlqa.es.es", "mlqa.es.en", "mlqa.en.es"]
 
 def qa_records(f1: np.ndarray) -> list[dict]:
     """run_qa.py's per-example records: official and paper (SQuAD) scores, in percent."""
-    return [{"id": f"q{i}", "gold": ["a"], "predicted": "a" if v else "b", "f1": 100.0 * v, "exact_match": 100.0 * v,
-             "squad_f1": 100.0 * v, "squad_exact_match": 100.0 * v} for i, v in enumerate(f1)]  # fmt: skip
+    return [
+        {
+            "id": f"q{i}",
+            "gold": ["a"],
+            "predicted": "a" if v else "b",
+            "f1": 100.0 * v,
+            "exact_match": 100.0 * v,
+            "squad_f1": 100.0 * v,
+            "squad_exact_match": 100.0 * v,
+        }
+        for i, v in enumerate(f1)
+    ]
 
 
 def test_cross_lingual_qa_is_its_own_section(tmp_path):
@@ -31,8 +41,9 @@ def test_cross_lingual_qa_is_its_own_section(tmp_path):
                 correct = rng.random(80) < (0.8 if variant == "adjusted" and name.startswith("mlqa.en") else 0.4)
                 write_jsonl(folder / f"eval_{name}.jsonl", qa_records(correct.astype(float)))
     out = tmp_path / "report"
-    cells = cells_by_key(run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out),
-                                          "--samples", "200"]))  # fmt: skip
+    cells = cells_by_key(
+        run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out), "--samples", "200"])
+    )
     crossed = cells[("qa", "mlqa.en.es", "adjusted")]  # context en, question es: an es set of the es run
     assert crossed.language == "es" and crossed.group == "cross-lingual"
     assert crossed.difference > 20 and crossed.significant_example
@@ -72,8 +83,9 @@ def test_sentence_retrieval_cells_with_paired_tests(tmp_path):
                     write_jsonl(folder / "predictions" / variant / name, retrieval_records(correct))
                 (folder / "analysis_results.json").write_text("{}")
     out = tmp_path / "report"
-    cells = cells_by_key(run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out),
-                                          "--samples", "300"]))  # fmt: skip
+    cells = cells_by_key(
+        run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out), "--samples", "300"])
+    )
     es = cells[("xsr", "sentence_retrieval.es.layer8.to_en", "adjusted")]
     original = cells[("xsr", "sentence_retrieval.es.layer8.to_en", "original")]
     assert es.metric == "accuracy" and es.examples == 200 and es.seeds == [1, 2, 3] and es.group == "layer 8"
@@ -91,29 +103,55 @@ MODELS = ["original", "adjusted", "original+xnli", "adjusted+xnli"]
 
 def analysis_results(shares: dict[str, float], deltas: dict[str, float], change: float, p: float) -> dict:
     """analysis_results.json as run_analysis.py writes it (one language, one layer, cosine)."""
-    models = {m: {"count": 50, "rel_mean": 0.3, "unrel_mean": 0.3 + deltas[m], "delta_mean": deltas[m],
-                  "share_delta_positive": shares[m]} for m in MODELS}  # fmt: skip
-    comparison = {"related_mean": change, "related_p_value": p, "unrelated_mean": change / 2, "unrelated_p_value": 0.5,
-                  "delta_mean": 0.0, "delta_p_value": 1.0}  # fmt: skip
-    layer = {"cosine": {"unrelated_not_found": 0, "models": models, "figures": {},
-                        "comparisons": {"original->original+xnli": comparison}},
-             "retrieval": {m: {"sentence_acc_tgt_to_en": 0.5} for m in MODELS}}  # fmt: skip
+    models = {
+        m: {
+            "count": 50,
+            "rel_mean": 0.3,
+            "unrel_mean": 0.3 + deltas[m],
+            "delta_mean": deltas[m],
+            "share_delta_positive": shares[m],
+        }
+        for m in MODELS
+    }
+    comparison = {
+        "related_mean": change,
+        "related_p_value": p,
+        "unrelated_mean": change / 2,
+        "unrelated_p_value": 0.5,
+        "delta_mean": 0.0,
+        "delta_p_value": 1.0,
+    }
+    layer = {
+        "cosine": {
+            "unrelated_not_found": 0,
+            "models": models,
+            "figures": {},
+            "comparisons": {"original->original+xnli": comparison},
+        },
+        "retrieval": {m: {"sentence_acc_tgt_to_en": 0.5} for m in MODELS},
+    }
     return {"settings": {}, "languages": {"es": {"pairs": 20, "links": 50, "layer_-1": layer}}}
 
 
 def test_four_model_analysis_table(tmp_path):
-    shares = [{"original": 0.6, "adjusted": 0.8, "original+xnli": 0.5, "adjusted+xnli": 0.7},
-              {"original": 0.6, "adjusted": 0.9, "original+xnli": 0.55, "adjusted+xnli": 0.65}]  # fmt: skip
-    deltas = [{"original": 0.1, "adjusted": 0.2, "original+xnli": 0.05, "adjusted+xnli": 0.15},
-              {"original": 0.1, "adjusted": 0.3, "original+xnli": 0.07, "adjusted+xnli": 0.11}]  # fmt: skip
+    shares = [
+        {"original": 0.6, "adjusted": 0.8, "original+xnli": 0.5, "adjusted+xnli": 0.7},
+        {"original": 0.6, "adjusted": 0.9, "original+xnli": 0.55, "adjusted+xnli": 0.65},
+    ]
+    deltas = [
+        {"original": 0.1, "adjusted": 0.2, "original+xnli": 0.05, "adjusted+xnli": 0.15},
+        {"original": 0.1, "adjusted": 0.3, "original+xnli": 0.07, "adjusted+xnli": 0.11},
+    ]
     study = tmp_path / "study"
     for seed, (share, delta) in enumerate(zip(shares, deltas, strict=True), start=1):
         folder = study / "analysis" / "per_language" / "es" / f"seed{seed}"
         folder.mkdir(parents=True)
         results = analysis_results(share, delta, change=-0.02 * seed, p=0.001 if seed == 1 else 0.2)
         (folder / "analysis_results.json").write_text(json.dumps(results))
-    write_jsonl(study / "xnli" / "original" / "seed1" / "predictions" / "eval_es.jsonl",
-                [{"id": "0", "gold": "neutral", "predicted": "neutral"}])  # fmt: skip
+    write_jsonl(
+        study / "xnli" / "original" / "seed1" / "predictions" / "eval_es.jsonl",
+        [{"id": "0", "gold": "neutral", "predicted": "neutral"}],
+    )
     out = tmp_path / "report"
     run_report.main(["--runs_dir", str(study), "--output_dir", str(out), "--samples", "50"])
     report = (out / "report.md").read_text()
@@ -133,13 +171,20 @@ def test_data_size_table_and_figure(tmp_path, caplog):
     rng = np.random.default_rng(3)
     steps = []
     for seed in (1, 2):
-        for variant, pairs, accuracy in (("original", None, 0.5), ("pairs-5k", 5000, 0.55), ("pairs-30k", 30000, 0.6),
-                                          ("pairs-250k", 250000, 0.7), ("adjusted", 30000, 0.6)):  # fmt: skip
+        for variant, pairs, accuracy in (
+            ("original", None, 0.5),
+            ("pairs-5k", 5000, 0.55),
+            ("pairs-30k", 30000, 0.6),
+            ("pairs-250k", 250000, 0.7),
+            ("adjusted", 30000, 0.6),
+        ):
             for lang in ("es", "hi"):
                 folder = tmp_path / "runs" / f"{variant}-{lang}-{seed}" if pairs else tmp_path / "runs" / f"o-{seed}"
                 correct = rng.random(400) < accuracy
-                records = [{"id": str(i), "gold": "neutral", "predicted": "neutral" if ok else "contradiction"}
-                           for i, ok in enumerate(correct)]  # fmt: skip
+                records = [
+                    {"id": str(i), "gold": "neutral", "predicted": "neutral" if ok else "contradiction"}
+                    for i, ok in enumerate(correct)
+                ]
                 write_jsonl(folder / "predictions" / f"predict_{lang}.jsonl", records)
                 step = {"task": "xnli", "variant": variant, "seed": str(seed), "output_dir": str(folder)}
                 if pairs:

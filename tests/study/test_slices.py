@@ -52,8 +52,10 @@ def test_analysis_of_fine_tuned_models(tiny_bert, tmp_path, monkeypatch):
     inner = task_model.base_model.state_dict()
     assert all(torch.equal(value, inner[name]) for name, value in encoder.state_dict().items() if name in inner)
     original = AutoModel.from_pretrained(tiny_bert).state_dict()
-    assert not torch.equal(original["encoder.layer.0.attention.self.query.weight"],
-                           encoder.state_dict()["encoder.layer.0.attention.self.query.weight"])  # fmt: skip
+    assert not torch.equal(
+        original["encoder.layer.0.attention.self.query.weight"],
+        encoder.state_dict()["encoder.layer.0.attention.self.query.weight"],
+    )
     assert AutoTokenizer.from_pretrained(task_dir).get_vocab() == AutoTokenizer.from_pretrained(tiny_bert).get_vocab()
 
     manifest = {s["name"]: s for s in json.loads((study / "study_manifest.json").read_text())["steps"]}
@@ -89,7 +91,7 @@ def test_cross_lingual_mlqa_slice(tiny_bert, tmp_path, monkeypatch):
                     f"mlqa.en.es={QA / 'dev.es.json'}",
                 ]
             },
-        }  # fmt: skip
+        }
     }
     study = run_slice(config, tmp_path, "task=qa", "variant=original", "seed=1")
     predictions = study / "qa/original/seed1/predictions"
@@ -108,8 +110,10 @@ def test_sentence_retrieval_slice(tiny_bert, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     config = tiny_config(tiny_bert, tmp_path / "study")
     config.update(seeds=[1])
-    config["xsr"] = {"enabled": True, "args": {"retrieval_corpus": "tatoeba", "layers": [1, -1],
-                                               "tatoeba_dir": str(FIXTURES / "tatoeba")}}  # fmt: skip
+    config["xsr"] = {
+        "enabled": True,
+        "args": {"retrieval_corpus": "tatoeba", "layers": [1, -1], "tatoeba_dir": str(FIXTURES / "tatoeba")},
+    }
     study = run_slice(config, tmp_path, "task=xsr", "language=es", "seed=1")
 
     assert not (study / "xnli").exists()  # only the adjustment the adjusted encoder needs ran besides XSR

@@ -65,9 +65,20 @@ def tokenize_pairs(
         for side in ("target", "english")
     }
     names = (
-        "tgt_input_ids", "tgt_word_index", "tgt_num_words", "en_input_ids", "en_word_index", "en_num_words",
-        "link_tgt", "link_en", "num_word_links", "links_truncated", "length", "tgt_word_source", "en_word_source",
-    )  # fmt: skip
+        "tgt_input_ids",
+        "tgt_word_index",
+        "tgt_num_words",
+        "en_input_ids",
+        "en_word_index",
+        "en_num_words",
+        "link_tgt",
+        "link_en",
+        "num_word_links",
+        "links_truncated",
+        "length",
+        "tgt_word_source",
+        "en_word_source",
+    )
     columns: dict[str, list] = {name: [] for name in names}
     for row, (target, english, pair_links) in enumerate(
         zip(examples["target"], examples["english"], examples["links"], strict=True)

@@ -24,9 +24,12 @@ logger = logging.getLogger(__name__)
 def tokenize_sentences(tokenizer, sentences: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
     """``input_ids`` and ``special_tokens_mask`` per sentence, truncated to ``max_length`` (the cut ones counted)."""
     encoded = tokenizer(
-        list(sentences), truncation=True, max_length=max_length, return_overflowing_tokens=True,
+        list(sentences),
+        truncation=True,
+        max_length=max_length,
+        return_overflowing_tokens=True,
         return_special_tokens_mask=True,
-    )  # fmt: skip
+    )
     # A truncated sentence comes back as several rows (its overflow); keep the first row of each.
     sample = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
     first = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]]) if sample.size else sample

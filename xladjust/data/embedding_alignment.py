@@ -106,8 +106,13 @@ class SimAligner:
         self._model = self._tokenizer = None
 
     def settings(self) -> dict[str, Any]:
-        return {"aligner": self.name, "model": self.model_name_or_path, "layer": self.layer,
-                "method": self.method, "level": self.level}  # fmt: skip
+        return {
+            "aligner": self.name,
+            "model": self.model_name_or_path,
+            "layer": self.layer,
+            "method": self.method,
+            "level": self.level,
+        }
 
     def _load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -126,9 +131,13 @@ class SimAligner:
         tokenizer = self._tokenizer
         max_length = min(int(tokenizer.model_max_length), 512)
         encoding = tokenizer(
-            [list(s) for s in sentences], is_split_into_words=True, truncation=True, max_length=max_length,
-            padding=True, return_tensors="pt",
-        )  # fmt: skip
+            [list(s) for s in sentences],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
         word_ids = [[-1 if w is None else w for w in encoding.word_ids(row)] for row in range(len(sentences))]
         with torch.no_grad():
             outputs = self._model(
@@ -178,9 +187,14 @@ class SimAligner:
             for index, links in zip(chunk, aligned, strict=True):
                 result[index] = sorted(links)
         logger.info(
-            "simalign (%s, %s level, layer %d): %d links for %d pairs in %.1f s", self.method, self.level,
-            self.layer, sum(map(len, result)), len(result), time.perf_counter() - started,
-        )  # fmt: skip
+            "simalign (%s, %s level, layer %d): %d links for %d pairs in %.1f s",
+            self.method,
+            self.level,
+            self.layer,
+            sum(map(len, result)),
+            len(result),
+            time.perf_counter() - started,
+        )
         return result
 
 
@@ -196,6 +210,9 @@ def build_aligner(data_args: Any, model_args: Any, device: str | torch.device) -
         method=data_args.simalign_method,
         level=data_args.simalign_level,
         device=device,
-        model_kwargs={"cache_dir": model_args.cache_dir, "revision": model_args.model_revision,
-                      "token": model_args.token},
-    )  # fmt: skip
+        model_kwargs={
+            "cache_dir": model_args.cache_dir,
+            "revision": model_args.model_revision,
+            "token": model_args.token,
+        },
+    )

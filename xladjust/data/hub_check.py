@@ -54,11 +54,17 @@ def study_checks(languages: Sequence[str]) -> list[Check]:
 
     everyone = ["en", *(lang for lang in languages if lang != "en")]
     targets = everyone[1:]
-    checks = [Check("XNLI", f"{lang} test", tuple(nli_hub_sources(lang, "test"))) for lang in everyone
-              if lang in XNLI_LANGUAGES]  # fmt: skip
+    checks = [
+        Check("XNLI", f"{lang} test", tuple(nli_hub_sources(lang, "test")))
+        for lang in everyone
+        if lang in XNLI_LANGUAGES
+    ]
     checks.append(Check("MultiNLI", "en train", tuple(nli_hub_sources("en", "train", "multi_nli"))))
-    checks += [Check("WikiANN", f"{lang} test", tuple(ner_hub_sources(lang, "test"))) for lang in everyone
-               if lang in WIKIANN_LANGUAGES]  # fmt: skip
+    checks += [
+        Check("WikiANN", f"{lang} test", tuple(ner_hub_sources(lang, "test")))
+        for lang in everyone
+        if lang in WIKIANN_LANGUAGES
+    ]
     checks.append(Check("SQuAD", "train", (HubSource("rajpurkar/squad", None, "train"),)))
     qa_names = [f"xquad.{lang}" for lang in everyone if lang in XQUAD_LANGUAGES]
     mlqa = [lang for lang in targets if lang in MLQA_LANGUAGES]
@@ -70,10 +76,13 @@ def study_checks(languages: Sequence[str]) -> list[Check]:
         eval_set = resolve_eval_set(name)
         checks.append(Check(eval_set.benchmark.upper(), f"{name} {eval_set.split}", tuple(eval_set_sources(eval_set))))
     checks += [
-        Check("OPUS-100", f"{default_config_name(lang)} train",
-              (HubSource(PARALLEL_DATASET, default_config_name(lang), "train"),))
+        Check(
+            "OPUS-100",
+            f"{default_config_name(lang)} train",
+            (HubSource(PARALLEL_DATASET, default_config_name(lang), "train"),),
+        )
         for lang in targets
-    ]  # fmt: skip
+    ]
     tatoeba = [lang for lang in targets if lang in TATOEBA_CODES]
     checks += [Check("Tatoeba", f"{lang}-en", tuple(tatoeba_sources(lang))) for lang in tatoeba]
     return checks

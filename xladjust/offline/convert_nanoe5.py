@@ -457,8 +457,14 @@ def _convert(
     h = model.header
     logger.info(
         "Read %s: %d layers x %d, %d heads, FF %d, %d pieces, %d embedding rows",
-        source, h.layers, h.hidden, h.heads, h.intermediate, len(model.pieces), h.embedding_rows,
-    )  # fmt: skip
+        source,
+        h.layers,
+        h.hidden,
+        h.heads,
+        h.intermediate,
+        len(model.pieces),
+        h.embedding_rows,
+    )
     output_dir.mkdir(parents=True, exist_ok=True)
     # Removed first and written last, so that an interrupted run never looks finished.
     (output_dir / CONVERSION_FILE).unlink(missing_ok=True)

@@ -81,17 +81,43 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     overwrite = ["--overwrite_output_dir"] if args.overwrite_output_dir else []
     results = run_adjust.main(
         [
-            "--model_name_or_path", str(encoder), "--output_dir", str(adjusted), *overwrite,
-            "--languages", *args.languages,
-            "--parallel_files", *[str(corpus / f"{lang}-en.train.txt") for lang in args.languages],
-            "--max_train_pairs", str(args.max_train_pairs), "--validation_pairs", str(args.validation_pairs),
-            "--max_words", str(args.max_words), "--disable_tqdm", "false",
-            "--do_train", "--do_eval", "--max_steps", str(args.max_steps),
-            "--per_device_train_batch_size", str(args.batch_size), "--per_device_eval_batch_size", "64",
-            "--learning_rate", str(args.learning_rate), "--logging_steps", "25", "--save_strategy", "no",
-            "--train_sampling_strategy", "group_by_length", "--report_to", "none",
+            "--model_name_or_path",
+            str(encoder),
+            "--output_dir",
+            str(adjusted),
+            *overwrite,
+            "--languages",
+            *args.languages,
+            "--parallel_files",
+            *[str(corpus / f"{lang}-en.train.txt") for lang in args.languages],
+            "--max_train_pairs",
+            str(args.max_train_pairs),
+            "--validation_pairs",
+            str(args.validation_pairs),
+            "--max_words",
+            str(args.max_words),
+            "--disable_tqdm",
+            "false",
+            "--do_train",
+            "--do_eval",
+            "--max_steps",
+            str(args.max_steps),
+            "--per_device_train_batch_size",
+            str(args.batch_size),
+            "--per_device_eval_batch_size",
+            "64",
+            "--learning_rate",
+            str(args.learning_rate),
+            "--logging_steps",
+            "25",
+            "--save_strategy",
+            "no",
+            "--train_sampling_strategy",
+            "group_by_length",
+            "--report_to",
+            "none",
         ]
-    )  # fmt: skip
+    )
 
     stage("Held-out alignment loss (mse between aligned word vectors), before -> after")
     summary = {}
@@ -108,13 +134,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     held_out = adjusted / "heldout"
     analysis = run_analysis.main(
         [
-            "--models", f"original={encoder}", f"adjusted={adjusted}", "--output_dir", str(output / "analysis"),
-            *overwrite, "--languages", *args.languages,
-            "--parallel_files", *[str(held_out / f"{lang}-en.txt") for lang in args.languages],
-            "--alignment_files", *[str(held_out / f"{lang}-en.align") for lang in args.languages],
-            "--max_words", str(args.max_words),
+            "--models",
+            f"original={encoder}",
+            f"adjusted={adjusted}",
+            "--output_dir",
+            str(output / "analysis"),
+            *overwrite,
+            "--languages",
+            *args.languages,
+            "--parallel_files",
+            *[str(held_out / f"{lang}-en.txt") for lang in args.languages],
+            "--alignment_files",
+            *[str(held_out / f"{lang}-en.align") for lang in args.languages],
+            "--max_words",
+            str(args.max_words),
         ]
-    )  # fmt: skip
+    )
     for lang in args.languages:
         retrieval = analysis["languages"][lang]["layer_-1"]["retrieval"]
         summary[lang]["word_retrieval_p_at_1"] = {

@@ -185,8 +185,16 @@ def resolve_variants(config: Mapping[str, Any], path: str | None = None) -> list
         if languages not in ("each", "all"):
             raise InputError(f"variant_specs.{name}.languages must be each or all (got {languages!r})", path)
         start = _start_from(spec["start_from"], path) if "start_from" in spec else default_start
-        variants.append(Variant(name, kind, languages == "each", dict(spec.get("adjust_args", {})),
-                                dict(spec.get("continual_args", {})), start))  # fmt: skip
+        variants.append(
+            Variant(
+                name,
+                kind,
+                languages == "each",
+                dict(spec.get("adjust_args", {})),
+                dict(spec.get("continual_args", {})),
+                start,
+            )
+        )
     return variants
 
 
@@ -380,8 +388,10 @@ class _Matrix:
         models = {"original": self.base, "adjusted": parent.output_dir}
         depends = [parent.name]
         for task in self.tasks if with_tasks else []:
-            runs = {"original": self.task_runs.get((task, "original", None, seed)),
-                    "adjusted": self.task_runs.get((task, variant.name, language, seed))}  # fmt: skip
+            runs = {
+                "original": self.task_runs.get((task, "original", None, seed)),
+                "adjusted": self.task_runs.get((task, variant.name, language, seed)),
+            }
             for label, run in runs.items():
                 if run is not None:
                     models[f"{label}+{task}"] = run.output_dir

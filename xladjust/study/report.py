@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from xladjust.analysis.significance import CORRECTIONS, STATISTICS, TESTS, per_seed_scores, seed_test
-from xladjust.run_folder import describe_status, run_status, write_text
+from xladjust.io import write_text
+from xladjust.run_folder import describe_status, run_status
 from xladjust.study.matrix import VARIANTS
 from xladjust.study.results import (
     ModelChange,
@@ -101,9 +102,22 @@ def build_cells(
         matrix = stack_seeds(by_seed, seeds, ids)
         per_seed = (100 * per_seed_scores(matrix, statistic)).tolist()
         mean, std = _mean_std(per_seed)
-        cells.append(Cell(task, name, set_language(name), variant, by_seed[seeds[0]].metric, seeds, per_seed,
-                          mean, std, len(ids), group=set_group(name),
-                          pairs=pairs.get((task, variant))))  # fmt: skip
+        cells.append(
+            Cell(
+                task,
+                name,
+                set_language(name),
+                variant,
+                by_seed[seeds[0]].metric,
+                seeds,
+                per_seed,
+                mean,
+                std,
+                len(ids),
+                group=set_group(name),
+                pairs=pairs.get((task, variant)),
+            )
+        )
     return cells, data
 
 
@@ -219,9 +233,27 @@ def figure_names(cells: Sequence[Cell]) -> list[tuple[str, str, str]]:
     return names
 
 
-CSV_COLUMNS = ["task", "group", "eval_set", "language", "variant", "pairs", "metric", "seeds", "examples", "mean",
-               "std", "difference", "p_example", "p_example_adjusted", "significant_example", "p_seed",
-               "p_seed_adjusted", "significant_seed", "notes"]  # fmt: skip
+CSV_COLUMNS = [
+    "task",
+    "group",
+    "eval_set",
+    "language",
+    "variant",
+    "pairs",
+    "metric",
+    "seeds",
+    "examples",
+    "mean",
+    "std",
+    "difference",
+    "p_example",
+    "p_example_adjusted",
+    "significant_example",
+    "p_seed",
+    "p_seed_adjusted",
+    "significant_seed",
+    "notes",
+]
 
 
 def write_csv(cells: Sequence[Cell], path: str) -> None:
@@ -307,8 +339,9 @@ def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[Mod
                     if not cell:
                         continue
                     related = _change_text([c.related_mean for c in cell], [c.related_p_value for c in cell], alpha)
-                    unrelated = _change_text([c.unrelated_mean for c in cell], [c.unrelated_p_value for c in cell],
-                                             alpha)  # fmt: skip
+                    unrelated = _change_text(
+                        [c.unrelated_mean for c in cell], [c.unrelated_p_value for c in cell], alpha
+                    )
                     lines.append(f"| {comparison.replace('->', ' → ')} | {language} | {related} | {unrelated} |")
     return lines
 
@@ -332,8 +365,20 @@ def write_analysis_csv(distances: Sequence[ModelDistances], path: str) -> None:
         groups[(d.variant, d.language, d.layer, d.metric, d.model)].append(d)
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["variant", "language", "layer", "metric", "model", "seeds", "share_delta_positive_mean",
-                         "share_delta_positive_std", "delta_mean_mean", "delta_mean_std"])  # fmt: skip
+        writer.writerow(
+            [
+                "variant",
+                "language",
+                "layer",
+                "metric",
+                "model",
+                "seeds",
+                "share_delta_positive_mean",
+                "share_delta_positive_std",
+                "delta_mean_mean",
+                "delta_mean_std",
+            ]
+        )
         for key, rows in groups.items():
             share, delta = _mean_std([d.share_delta_positive for d in rows]), _mean_std([d.delta_mean for d in rows])
             writer.writerow([*key, " ".join(str(d.seed) for d in rows), *share, *delta])
@@ -352,8 +397,13 @@ def data_size_cells(cells: Sequence[Cell]) -> list[Cell]:
             continue
         key = (cell.task, cell.eval_set, cell.pairs)
         if key in chosen:
-            logger.warning("data size: %s and %s both have %d pairs; %s is plotted", chosen[key].variant,
-                           cell.variant, cell.pairs, chosen[key].variant)  # fmt: skip
+            logger.warning(
+                "data size: %s and %s both have %d pairs; %s is plotted",
+                chosen[key].variant,
+                cell.variant,
+                cell.pairs,
+                chosen[key].variant,
+            )
             continue
         chosen[key] = cell
     kept = list(chosen.values())
@@ -395,8 +445,15 @@ def plot_data_size(sized: Sequence[Cell], cells: Sequence[Cell], baseline: str, 
                 points = sorted((c for c in here if c.eval_set == name), key=lambda c: c.pairs)
                 errors = [0 if math.isnan(c.std) else c.std for c in points]
                 color = f"C{i}"
-                axes.errorbar([c.pairs for c in points], [c.mean for c in points], yerr=errors, marker="o",
-                              capsize=2, color=color, label=name)  # fmt: skip
+                axes.errorbar(
+                    [c.pairs for c in points],
+                    [c.mean for c in points],
+                    yerr=errors,
+                    marker="o",
+                    capsize=2,
+                    color=color,
+                    label=name,
+                )
                 base = [c for c in cells if (c.task, c.eval_set, c.variant) == (task, name, baseline)]
                 if base:
                     axes.axhline(base[0].mean, color=color, linestyle="--", linewidth=0.8)

@@ -281,10 +281,19 @@ def read_analysis(run: Run) -> tuple[list[ModelDistances], list[ModelChange]]:
                     continue
                 where = (run.variant, language, layer, metric)
                 for model, summary in table["models"].items():
-                    distances.append(ModelDistances(*where, model, run.seed, summary["share_delta_positive"],
-                                                    summary["delta_mean"]))  # fmt: skip
+                    distances.append(
+                        ModelDistances(*where, model, run.seed, summary["share_delta_positive"], summary["delta_mean"])
+                    )
                 for comparison, change in table.get("comparisons", {}).items():
-                    changes.append(ModelChange(*where, comparison, run.seed, change["related_mean"],
-                                               change["related_p_value"], change["unrelated_mean"],
-                                               change["unrelated_p_value"]))  # fmt: skip
+                    changes.append(
+                        ModelChange(
+                            *where,
+                            comparison,
+                            run.seed,
+                            change["related_mean"],
+                            change["related_p_value"],
+                            change["unrelated_mean"],
+                            change["unrelated_p_value"],
+                        )
+                    )
     return distances, changes

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from xladjust.errors import InputError
+from xladjust.io import write_json
 from xladjust.run_folder import RUN_FILE
-from xladjust.script_utils import write_json
 from xladjust.study.matrix import Step
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2]  # the run_*.py scripts live at the repository's top level
@@ -43,8 +43,14 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
 
 
 def manifest_entry(step: Step) -> dict[str, Any]:
-    entry = {**step.key, "name": step.name, "script": step.script, "output_dir": step.output_dir,
-             "depends_on": step.depends_on, "done": step.is_done()}  # fmt: skip
+    entry = {
+        **step.key,
+        "name": step.name,
+        "script": step.script,
+        "output_dir": step.output_dir,
+        "depends_on": step.depends_on,
+        "done": step.is_done(),
+    }
     if entry["done"]:  # task runs keep their final model (the four-model analysis reads it): its disk cost
         entry["disk_bytes"] = folder_bytes(step.output_dir)
     return entry

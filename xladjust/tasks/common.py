@@ -50,8 +50,8 @@ from xladjust.adjust.continual import ContinualAlignment, ContinualLearningArgum
 from xladjust.arguments import ModelArguments
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
+from xladjust.io import strict, write_text
 from xladjust.model_card import CardEvaluation, ModelCardInfo
-from xladjust.run_folder import strict, write_text
 from xladjust.tasks.metrics import average_over_languages
 from xladjust.tasks.nli import check_label_mapping, check_language, set_label_mapping
 from xladjust.trainer import TaskTrainer
@@ -91,9 +91,11 @@ class TaskDataArguments:
     train_file: str | None = field(default=None, metadata={"help": "Local English training file (default: Hub)."})
     validation_files: list[str] = field(
         default_factory=list,
-        metadata={"help": "With --do_eval: `LANG=PATH` entries and/or one PATH for the other languages, where "
-                          "`{lang}` is replaced by the language code. Languages without a file: Hub."},
-    )  # fmt: skip
+        metadata={
+            "help": "With --do_eval: `LANG=PATH` entries and/or one PATH for the other languages, where "
+            "`{lang}` is replaced by the language code. Languages without a file: Hub."
+        },
+    )
     test_files: list[str] = field(
         default_factory=list, metadata={"help": "With --do_predict: like --validation_files, for the test split."}
     )
@@ -401,8 +403,14 @@ def task_model_card(
     summary = (
         f"`{base}` fine-tuned on English {task} and evaluated zero-shot on {', '.join(data_args.eval_languages)}."
     )
-    training = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
-                "gradient_accumulation_steps", "seed")  # fmt: skip
+    training = (
+        "learning_rate",
+        "num_train_epochs",
+        "max_steps",
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "seed",
+    )
     settings: dict[str, Any] = {
         "training": {name: getattr(training_args, name) for name in training},
         "data": {k: v for k, v in dataclasses.asdict(data_args).items() if "files" not in k and k != "train_file"},

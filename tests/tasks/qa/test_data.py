@@ -205,14 +205,34 @@ def test_structural_errors(tmp_path):
 def tydi_like_training_file(path: Path) -> Path:
     """SQuAD layout as TyDi GoldP's English train: two different questions of two articles share the id '0'."""
     articles = [
-        {"title": "Fox", "paragraphs": [{"context": CONTEXT, "qas": [
-            {"id": "0", "question": "Where?", "answers": [{"text": "old forest", "answer_start": 25}]},
-            {"id": "1", "question": "Which fox?", "answers": [{"text": "red fox", "answer_start": 4}]},
-        ]}]},
-        {"title": "Owl", "paragraphs": [{"context": "An owl sleeps by day.", "qas": [
-            {"id": "0", "question": "When does the owl sleep?", "answers": [{"text": "by day", "answer_start": 14}]},
-        ]}]},
-    ]  # fmt: skip
+        {
+            "title": "Fox",
+            "paragraphs": [
+                {
+                    "context": CONTEXT,
+                    "qas": [
+                        {"id": "0", "question": "Where?", "answers": [{"text": "old forest", "answer_start": 25}]},
+                        {"id": "1", "question": "Which fox?", "answers": [{"text": "red fox", "answer_start": 4}]},
+                    ],
+                }
+            ],
+        },
+        {
+            "title": "Owl",
+            "paragraphs": [
+                {
+                    "context": "An owl sleeps by day.",
+                    "qas": [
+                        {
+                            "id": "0",
+                            "question": "When does the owl sleep?",
+                            "answers": [{"text": "by day", "answer_start": 14}],
+                        },
+                    ],
+                }
+            ],
+        },
+    ]
     return write_json(path, {"version": "TyDiQA-GoldP-1.1-for-SQuAD-1.1", "data": articles})
 
 
@@ -251,8 +271,13 @@ def test_unlabelled_evaluation_files_get_one_clear_error(tmp_path, stripped):
 
 
 def test_unlabelled_hub_split_is_refused(monkeypatch):
-    rows = {"id": ["a", "b"], "title": ["", ""], "context": [CONTEXT] * 2, "question": ["Where?", "Who?"],
-            "answers": [{"text": [], "answer_start": []}] * 2}  # fmt: skip
+    rows = {
+        "id": ["a", "b"],
+        "title": ["", ""],
+        "context": [CONTEXT] * 2,
+        "question": ["Where?", "Who?"],
+        "answers": [{"text": [], "answer_start": []}] * 2,
+    }
     monkeypatch.setattr(qa_data.datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict(rows))
     with pytest.raises(InputError, match=r"xquad\.es \(google/xquad:xquad\.es\[validation\]\) appears unlabelled"):
         load_eval_set("xquad.es")

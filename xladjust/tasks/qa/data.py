@@ -138,8 +138,10 @@ def read_qa_file(
     if repeated:
         logger.warning(
             "%s: %d of %d questions reuse an id of an earlier question (kept: ids identify nothing in training)",
-            path, repeated, len(columns["id"]),
-        )  # fmt: skip
+            path,
+            repeated,
+            len(columns["id"]),
+        )
     return datasets.Dataset.from_dict(columns, features=QA_FEATURES)
 
 
