@@ -26,11 +26,11 @@ from xladjust.arguments import (
     AdjustmentMethodArguments,
     AlignmentArguments,
     ModelArguments,
-    ParallelDataArguments,
 )
 from xladjust.cli import run_main
 from xladjust.data.embedding_alignment import build_aligner
 from xladjust.data.parallel import load_parallel_corpora, write_held_out
+from xladjust.data.parallel_arguments import ParallelDataArguments
 from xladjust.io import write_json
 from xladjust.model_card import ModelCardInfo
 from xladjust.run_folder import start_training_run

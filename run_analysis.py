@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer
 
 from xladjust.adjust.collator import AlignedPairCollator
-from xladjust.adjust.features import build_alignment_dataset, check_fast_tokenizer
+from xladjust.adjust.features import build_alignment_dataset
 from xladjust.adjust.pooling import POOLING_MODES, pool_words
 from xladjust.analysis.plots import plot_language_figures
 from xladjust.analysis.retrieval import sentence_retrieval_accuracy, word_retrieval_p_at_1
@@ -42,9 +42,10 @@ from xladjust.analysis.word_distances import (
     draw_link_sample,
     word_distance_table,
 )
-from xladjust.arguments import ParallelDataArguments
 from xladjust.data.parallel import CorpusStats, load_parallel_corpora, read_source, select_pairs, sources_and_filters
+from xladjust.data.parallel_arguments import ParallelDataArguments
 from xladjust.data.tatoeba import Bitext, load_tatoeba, make_bitext
+from xladjust.data.text import check_fast_tokenizer
 from xladjust.errors import InputError
 from xladjust.io import write_json, write_text
 from xladjust.run_folder import start_run

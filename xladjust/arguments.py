@@ -14,10 +14,6 @@ from xladjust.adjust.objective import (
 from xladjust.adjust.pooling import POOLING_MODES
 from xladjust.errors import InputError
 
-ALIGNERS = ("eflomal", "simalign")
-SIMALIGN_METHODS = ("itermax", "argmax")
-SIMALIGN_LEVELS = ("subword", "word")
-
 
 @dataclass
 class ModelArguments:
@@ -29,84 +25,6 @@ class ModelArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the Hub."})
     model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a Hub model."})
     token: str | None = field(default=None, metadata={"help": "Hub token (defaults to the cached login)."})
-
-
-@dataclass
-class ParallelDataArguments:
-    """Where the parallel sentences and their word alignments come from, and how they are filtered."""
-
-    languages: list[str] = field(
-        default_factory=list, metadata={"help": "Target languages, e.g. `es ru`; English is the other side."}
-    )
-    parallel_files: list[str] = field(
-        default_factory=list, metadata={"help": "One `TARGET ||| ENGLISH` file per language, in --languages order."}
-    )
-    alignment_files: list[str] = field(
-        default_factory=list,
-        metadata={"help": "One Pharaoh `i-j` file per parallel file (i: target word). Omit to align with eflomal."},
-    )
-    parallel_dataset_name: str | None = field(
-        default=None,
-        metadata={"help": "Hub or local `datasets` dataset with a translation column (e.g. Helsinki-NLP/opus-100)."},
-    )
-    parallel_dataset_config_names: list[str] = field(
-        default_factory=list,
-        metadata={"help": "One dataset config per language (default: the codes sorted, OPUS-style: ar-en, en-es)."},
-    )
-    parallel_dataset_split: str = field(default="train", metadata={"help": "Split to read from the dataset."})
-    aligner: str = field(
-        default="eflomal",
-        metadata={
-            "help": "Word aligner used when no alignment file is given: eflomal, or simalign (cosine "
-            "similarities of the original encoder's vectors).",
-            "choices": list(ALIGNERS),
-        },
-    )
-    simalign_method: str = field(
-        default="itermax",
-        metadata={"help": "SimAlign matching: itermax or argmax.", "choices": list(SIMALIGN_METHODS)},
-    )
-    simalign_layer: int = field(
-        default=8, metadata={"help": "hidden_states index of the vectors SimAlign compares (8: SimAlign's choice)."}
-    )
-    simalign_level: str = field(
-        default="subword",
-        metadata={
-            "help": "Align subwords (SimAlign's default; words linked by any subword link) or averaged words.",
-            "choices": list(SIMALIGN_LEVELS),
-        },
-    )
-    symmetrization: str = field(
-        default="intersect",
-        metadata={
-            "help": "How forward and reverse alignments are combined.",
-            "choices": ["intersect", "grow-diag-final-and"],
-        },
-    )
-    max_train_pairs: int | None = field(
-        default=None, metadata={"help": "Sample at most this many training pairs per language (with --seed)."}
-    )
-    validation_pairs: int = field(
-        default=0, metadata={"help": "Held-out pairs per language, evaluated as eval_alignment_loss."}
-    )
-    max_words: int = field(default=64, metadata={"help": "Drop pairs with more words than this on either side."})
-    one_to_one: bool = field(default=True, metadata={"help": "Keep only links whose words have no other link."})
-    filter_identical: bool = field(default=True, metadata={"help": "Drop links between identical strings."})
-    max_seq_length: int = field(
-        default=128, metadata={"help": "Subword limit per sentence; links of words beyond it are dropped."}
-    )
-    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenisation."})
-
-    def __post_init__(self) -> None:
-        if self.aligner not in ALIGNERS:
-            raise InputError(f"--aligner {self.aligner!r} is not supported; expected one of {list(ALIGNERS)}")
-        if self.simalign_method not in SIMALIGN_METHODS or self.simalign_level not in SIMALIGN_LEVELS:
-            raise InputError(
-                f"--simalign_method must be one of {list(SIMALIGN_METHODS)} and --simalign_level one of "
-                f"{list(SIMALIGN_LEVELS)}"
-            )
-        if self.max_words < 1 or self.max_seq_length < 4 or self.validation_pairs < 0:
-            raise InputError("--max_words, --max_seq_length and --validation_pairs must be positive")
 
 
 @dataclass

@@ -32,8 +32,9 @@ from xladjust.adjust.objective import (
     ObjectiveOptions,
 )
 from xladjust.adjust.pooling import POOLING_MODES
-from xladjust.arguments import ParallelDataArguments, resolve_layers
+from xladjust.arguments import resolve_layers
 from xladjust.data.parallel import load_parallel_corpora
+from xladjust.data.parallel_arguments import ParallelDataArguments
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)

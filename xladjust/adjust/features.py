@@ -15,12 +15,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from xladjust.data.parallel import AlignedPair, CorpusStats, LanguageCorpus
-from xladjust.errors import InputError
-
-
-def check_fast_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
-    if not getattr(tokenizer, "is_fast", False):
-        raise InputError(f"{type(tokenizer).__name__} is not a fast tokenizer; word alignment needs word_ids()")
+from xladjust.data.text import check_fast_tokenizer
 
 
 def sentence_word_maps(word_ids: Sequence[int | None], num_words: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xladjust.data.text import check_fast_tokenizer
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -116,8 +117,6 @@ class SimAligner:
 
     def _load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
-
-        from xladjust.adjust.features import check_fast_tokenizer
 
         self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_name, **self.model_kwargs)
         check_fast_tokenizer(self._tokenizer)

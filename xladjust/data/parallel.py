@@ -398,8 +398,8 @@ def build_sources(
 
 
 def sources_and_filters(data_args: Any, alignments: bool = True) -> tuple[list[ParallelSource], FilterSettings]:
-    """The sources and filter settings of :class:`~xladjust.arguments.ParallelDataArguments`; ``alignments=False``
-    reads the sentences alone (no alignment file, so nothing is aligned)."""
+    """The sources and filter settings of :class:`~xladjust.data.parallel_arguments.ParallelDataArguments`;
+    ``alignments=False`` reads the sentences alone (no alignment file, so nothing is aligned)."""
     sources = build_sources(
         data_args.languages,
         data_args.parallel_files,
@@ -414,8 +414,8 @@ def sources_and_filters(data_args: Any, alignments: bool = True) -> tuple[list[P
 def load_parallel_corpora(
     data_args: Any, seed: int, alignment_cache_dir: str | Path | None, aligner: WordAligner | None = None
 ) -> list[LanguageCorpus]:
-    """Every language of :class:`~xladjust.arguments.ParallelDataArguments`, read, split, aligned (with eflomal, or
-    ``aligner``) and filtered."""
+    """Every language of :class:`~xladjust.data.parallel_arguments.ParallelDataArguments`, read, split, aligned
+    (with eflomal, or ``aligner``) and filtered."""
     sources, settings = sources_and_filters(data_args)
     corpora = []
     for source in sources:

@@ -1,8 +1,11 @@
-"""Word tokenisation of raw text, shared by every parallel-data source."""
+"""Words: tokenisation of raw text (shared by every parallel-data source), and the tokenizer check of word maps."""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
+
+from xladjust.errors import InputError
 
 
 @cache
@@ -25,3 +28,9 @@ def word_tokenize(text: str, lang: str) -> list[str]:
     if lang in moses_languages():
         return _moses(lang).tokenize(text, escape=False)
     return text.split()
+
+
+def check_fast_tokenizer(tokenizer: Any) -> None:
+    """Word→subword maps come from ``word_ids()``, which only fast (Rust) tokenizers have."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise InputError(f"{type(tokenizer).__name__} is not a fast tokenizer; word alignment needs word_ids()")
