@@ -22,11 +22,8 @@ from transformers import AutoModel, AutoTokenizer, TrainingArguments, set_seed
 from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_datasets
 from xladjust.adjust.objective import AlignmentObjective, freeze_pooler
-from xladjust.arguments import (
-    AdjustmentMethodArguments,
-    AlignmentArguments,
-    ModelArguments,
-)
+from xladjust.adjust.settings import ObjectiveSettings
+from xladjust.arguments import ModelArguments
 from xladjust.cli import run_main
 from xladjust.data.embedding_alignment import build_aligner
 from xladjust.data.parallel import load_parallel_corpora, write_held_out
@@ -60,21 +57,13 @@ class AdjustTrainingArguments(TrainingArguments):
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, loss_args, method_args, training_args = parse_arguments(
-        (
-            ModelArguments,
-            ParallelDataArguments,
-            AlignmentArguments,
-            AdjustmentMethodArguments,
-            AdjustTrainingArguments,
-        ),
-        argv,
+    model_args, data_args, objective_settings, training_args = parse_arguments(
+        (ModelArguments, ParallelDataArguments, ObjectiveSettings, AdjustTrainingArguments), argv
     )
-    method_args.take_layer_alias(loss_args)
     training_args.remove_unused_columns = False
     setup_logging(training_args)
     run = start_training_run(
-        "run_adjust.py", (model_args, data_args, loss_args, training_args), actions=("do_train", "do_eval")
+        "run_adjust.py", (model_args, data_args, objective_settings, training_args), actions=("do_train", "do_eval")
     )
     if run.finished:
         return run.results
@@ -103,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             corpora,
             tokenizer,
             max_seq_length=data_args.max_seq_length,
-            include_cls_sep=loss_args.include_cls_sep,
+            include_cls_sep=objective_settings.include_cls_sep,
             num_proc=data_args.preprocessing_num_workers,
         )
     for corpus in corpora:
@@ -121,12 +110,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     freeze_pooler(model)
     objective = AlignmentObjective(
-        model,
-        loss_args.word_pooling,
-        method_args.layers,
-        loss_args.regularization_weight,
-        options=method_args.objective_options(),
-        keep_reference=training_args.do_eval and held_out_dataset is not None,
+        model, objective_settings, keep_reference=training_args.do_eval and held_out_dataset is not None
     )
 
     adjustment_config = {
@@ -134,8 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "languages": data_args.languages,
         "data": {c.language: {"train": c.stats.as_dict(), "held_out": c.held_out_stats.as_dict()} for c in corpora},
         "parallel_data": asdict(data_args),
-        "loss": asdict(loss_args),
-        "objective": asdict(method_args),
+        "objective": objective_settings.as_dict(),
     }
     trainer = AlignmentTrainer(
         model=model,
@@ -156,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             languages=["en", *data_args.languages],
             data=[f"{c.language}: {c.stats.pairs_used} pairs, {c.stats.links_used} word links" for c in corpora],
             tags=["cross-lingual-adjustment", "multilingual"],
-            settings={k: adjustment_config[k] for k in ("parallel_data", "loss", "objective")},
+            settings={k: adjustment_config[k] for k in ("parallel_data", "objective")},
             datasets=[data_args.parallel_dataset_name] if data_args.parallel_dataset_name else [],
         ),
     )
@@ -170,13 +153,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_eval and held_out_dataset is not None:
         results.update(trainer.evaluate_original(metric_key_prefix="eval_before"))
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
-        metrics = {**train_result.metrics, "train_pairs": len(train_dataset)}
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-        trainer.save_state()
-        results.update(metrics)
+        results.update(trainer.train_and_save(checkpoint, len(train_dataset), samples_key="train_pairs"))
     if training_args.do_eval and held_out_dataset is not None:
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
@@ -184,10 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results.update(metrics)
 
     # 5. Model card, and the Hub.
-    if training_args.push_to_hub:
-        trainer.push_to_hub(language=["en", *data_args.languages])
-    else:
-        trainer.create_model_card()
+    trainer.publish(data_args.languages)
     run.finish()
     return results
 

@@ -58,12 +58,10 @@ from xladjust.tasks.common import (
     load_tokenizer,
     per_language_benchmark,
     predicted_ids,
-    publish,
     setup_continual_learning,
     task_model_card,
     tokenize,
     tokenize_eval_sets,
-    train_and_save,
 )
 from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores
 from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
@@ -203,9 +201,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 4. Train on English, evaluate every language, write the model card.
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(train_and_save(trainer, checkpoint, train_dataset))
+        results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
     results.update(evaluate_languages(trainer, eval_sets, decode_ner, average_keys=("f1", "precision", "recall")))
-    publish(trainer, data_args.eval_languages)
+    trainer.publish(data_args.eval_languages)
     run.finish()
     return results
 

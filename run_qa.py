@@ -66,11 +66,9 @@ from xladjust.tasks.common import (
     first_examples,
     load_task_model,
     load_tokenizer,
-    publish,
     setup_continual_learning,
     task_model_card,
     tokenize,
-    train_and_save,
 )
 from xladjust.tasks.qa import data as qa_data
 from xladjust.tasks.qa.features import (
@@ -353,13 +351,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 4. Train on English, evaluate every set, write the model card.
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(train_and_save(trainer, checkpoint, train_dataset))
+        results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
     if eval_sets:
         decode = partial(decode_qa, n_best_size=data_args.n_best_size, max_answer_length=data_args.max_answer_length)
         results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=()))
         add_zero_shot_average(trainer, eval_sets, results)
         save_answers(trainer, eval_sets)
-    publish(trainer, data_args.eval_languages)
+    trainer.publish(data_args.eval_languages)
     run.finish()
     return results
 

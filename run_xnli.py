@@ -56,12 +56,10 @@ from xladjust.tasks.common import (
     load_tokenizer,
     per_language_benchmark,
     predicted_ids,
-    publish,
     setup_continual_learning,
     task_model_card,
     tokenize,
     tokenize_eval_sets,
-    train_and_save,
 )
 from xladjust.tasks.metrics import accuracy, nli_compute_metrics
 from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
@@ -178,9 +176,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 4. Train on English, evaluate every language, write the model card.
     results: dict[str, float] = {}
     if training_args.do_train:
-        results.update(train_and_save(trainer, checkpoint, train_dataset))
+        results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
     results.update(evaluate_languages(trainer, eval_sets, decode_nli, average_keys=("accuracy",)))
-    publish(trainer, data_args.eval_languages)
+    trainer.publish(data_args.eval_languages)
     run.finish()
     return results
 

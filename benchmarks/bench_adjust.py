@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import io
 import itertools
@@ -77,8 +78,9 @@ from transformers import BertConfig, BertModel, Trainer, TrainerCallback  # noqa
 
 from run_adjust import AdjustTrainingArguments  # noqa: E402
 from xladjust.adjust.collator import AlignedPairCollator  # noqa: E402
-from xladjust.adjust.objective import AlignmentObjective, ObjectiveOptions, freeze_pooler  # noqa: E402
+from xladjust.adjust.objective import AlignmentObjective, freeze_pooler  # noqa: E402
 from xladjust.adjust.pooling import pool_words  # noqa: E402
+from xladjust.adjust.settings import ObjectiveSettings  # noqa: E402
 from xladjust.trainer import AlignmentTrainer  # noqa: E402
 
 VOCAB_SIZE = 119_547  # mBERT
@@ -86,17 +88,17 @@ PAD_ID, CLS_ID, SEP_ID, FIRST_WORD_ID = 0, 101, 102, 1000
 LINKED_FRACTION = 0.7
 MODES = ("floor", "step")
 # The objectives --objectives knows: method options, and whether the layers are "8 and 12 of 12" (scaled).
-OBJECTIVES: dict[str, tuple[ObjectiveOptions, bool]] = {
-    "mse": (ObjectiveOptions(), False),
-    "frozen": (ObjectiveOptions(alignment_target="frozen"), False),
-    "contrastive-linked": (ObjectiveOptions(alignment_loss="contrastive"), False),
-    "contrastive-all": (ObjectiveOptions(alignment_loss="contrastive", contrastive_negatives="all"), False),
+OBJECTIVES: dict[str, tuple[ObjectiveSettings, bool]] = {
+    "mse": (ObjectiveSettings(), False),
+    "frozen": (ObjectiveSettings(alignment_target="frozen"), False),
+    "contrastive-linked": (ObjectiveSettings(alignment_loss="contrastive"), False),
+    "contrastive-all": (ObjectiveSettings(alignment_loss="contrastive", contrastive_negatives="all"), False),
     "contrastive-head": (
-        ObjectiveOptions(alignment_loss="contrastive", contrastive_negatives="all", projection_layers=2),
+        ObjectiveSettings(alignment_loss="contrastive", contrastive_negatives="all", projection_layers=2),
         False,
     ),
-    "parameters": (ObjectiveOptions(regularization="parameters"), False),
-    "layers-8-12": (ObjectiveOptions(), True),
+    "parameters": (ObjectiveSettings(regularization="parameters"), False),
+    "layers-8-12": (ObjectiveSettings(), True),
 }
 
 
@@ -209,7 +211,8 @@ def build_setup(
     model = build_encoder(config, seed).to(device)
     method, several = OBJECTIVES[objective]
     # The script's defaults (avg pooling, last layer, λ = 1) unless the objective says otherwise.
-    loss = AlignmentObjective(model, layer=objective_layers(config, several), options=method).to(device)
+    settings = dataclasses.replace(method, layers=objective_layers(config, several))
+    loss = AlignmentObjective(model, settings).to(device)
     return Setup(model, loss, dataset, batches, collator)
 
 

@@ -98,7 +98,8 @@ def test_adjustment_config_counts_every_language(adjusted):
         assert train["links_used"] > 0
         # "." ↔ "." is dropped as identical; Hindi ends its sentences with "।"
         assert (train["links_dropped_identical"] > 0) == (lang != "hi")
-    assert config["loss"] == {
+    loss_settings = ("include_cls_sep", "layer", "regularization_weight", "word_pooling")
+    assert {name: config["objective"][name] for name in loss_settings} == {
         "include_cls_sep": True,
         "layer": -1,
         "regularization_weight": 1.0,
@@ -290,7 +291,7 @@ def test_json_configuration_file(tiny_bert, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     run_adjust.main([str(tmp_path / "config.json")])
     saved = json.loads((output / "adjustment_config.json").read_text())
-    assert saved["loss"]["word_pooling"] == "first" and saved["loss"]["regularization_weight"] == 0.5
+    assert saved["objective"]["word_pooling"] == "first" and saved["objective"]["regularization_weight"] == 0.5
 
 
 @pytest.mark.parametrize(

@@ -126,14 +126,14 @@ def test_several_layers_report_held_out_losses_per_layer(tiny_bert, tmp_path):
         assert results[f"{prefix}_alignment_loss"] == pytest.approx(sum(per_layer) / 2, rel=1e-6)
         assert f"{prefix}_layer2_es_alignment_loss" in results and f"{prefix}_layer1_regularization_loss" in results
     config = json.loads((output / "adjustment_config.json").read_text())
-    assert config["objective"]["layers"] == [1, 2] and config["loss"]["layer"] is None
+    assert config["objective"]["layers"] == [1, 2] and config["objective"]["layer"] is None
 
 
 def test_layer_is_an_alias_of_layers(tiny_bert, tmp_path, capsys):
     output = tmp_path / "out"
     adjust_es(tiny_bert, output, "--max_steps", "1", "--layer", "1")
     config = json.loads((output / "adjustment_config.json").read_text())
-    assert config["objective"]["layers"] == [1] and config["loss"]["layer"] == 1
+    assert config["objective"]["layers"] == [1] and config["objective"]["layer"] == 1
     args = adjust_args(tiny_bert, tmp_path / "bad", ["es"], True, "--do_train", "--layer", "1", "--layers", "2")
     with pytest.raises(SystemExit) as info:
         run_main(lambda: run_adjust.main(args))

@@ -165,6 +165,26 @@ class XLTrainer(Trainer):
             type(reference).__name__,
         )
 
+    def train_and_save(
+        self, checkpoint: str | None, samples: int, samples_key: str = "train_samples"
+    ) -> dict[str, float]:
+        """The tail every script shares: train (resuming from ``checkpoint``), save the model and tokenizer, the
+        train metrics (with ``samples_key``: the size of the training set) and the state."""
+        train_result = self.train(resume_from_checkpoint=checkpoint)
+        self.save_model()
+        metrics = {**train_result.metrics, samples_key: samples}
+        self.log_metrics("train", metrics)
+        self.save_metrics("train", metrics)
+        self.save_state()
+        return metrics
+
+    def publish(self, languages: Sequence[str]) -> None:
+        """Push to the Hub with the model card (language tags: English and ``languages``), or write the card only."""
+        if self.args.push_to_hub:
+            self.push_to_hub(language=["en", *languages])
+        else:
+            self.create_model_card()
+
     def create_model_card(self, **kwargs: Any) -> None:
         if self.model_card is None:
             return super().create_model_card(**kwargs)

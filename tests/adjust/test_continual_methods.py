@@ -19,7 +19,7 @@ from tests.adjust.test_continual import continual_for
 from tests.test_run_ner import NER, ner_args
 from tests.test_run_xnli import CONTINUAL
 from xladjust.adjust.continual import ContinualLearningArguments
-from xladjust.adjust.objective import ObjectiveOptions
+from xladjust.adjust.settings import ObjectiveSettings
 from xladjust.errors import InputError
 from xladjust.tasks.ner import read_ner_file, tokenize_and_align
 from xladjust.trainer import LOSS_HEAD_FILE, TaskTrainer
@@ -40,7 +40,15 @@ def test_align_options_build_the_same_objective_options(tiny_bert, tmp_path):
     model = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=7)
     continual = continual_for(model, tokenizer, tmp_path, **OPTIONS)
     objective = continual.objective
-    assert objective.options == ObjectiveOptions("frozen", "contrastive", "all", 0.2, 2, "parameters")
+    assert objective.settings == ObjectiveSettings(
+        alignment_target="frozen",
+        alignment_loss="contrastive",
+        contrastive_negatives="all",
+        temperature=0.2,
+        projection_layers=2,
+        regularization="parameters",
+        layers=[1, 2],
+    )
     assert objective.layers == [1, 2] and objective.projection is not None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -13,7 +14,8 @@ from transformers import AutoModel, AutoTokenizer
 from tests.conftest import PARALLEL
 from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_dataset
-from xladjust.adjust.objective import AlignmentObjective, ObjectiveOptions
+from xladjust.adjust.objective import AlignmentObjective
+from xladjust.adjust.settings import ObjectiveSettings
 from xladjust.data.parallel import AlignedPair, CorpusStats, ParallelSource, read_source
 from xladjust.errors import InputError
 
@@ -47,7 +49,7 @@ def naive_info_nce(queries, candidates) -> torch.Tensor:
 TEMPERATURE = [0.1]  # set per test: naive_info_nce reads it
 
 
-def naive_objective(model, reference, initial, projection, tokenizer, pairs, layers, options: ObjectiveOptions):
+def naive_objective(model, reference, initial, projection, tokenizer, pairs, layers, options: ObjectiveSettings):
     """The loss written out word by word and pair by pair, for every option."""
     project = (lambda v: v) if projection is None else projection
     links = []  # (pair, target word, English word), in the collator's order (CLS/SEP links last per pair)
@@ -126,22 +128,22 @@ def batch_pairs() -> list[AlignedPair]:
 
 
 CASES = {
-    "frozen-target": (ObjectiveOptions(alignment_target="frozen"), [-1]),
-    "contrastive-linked": (ObjectiveOptions(alignment_loss="contrastive"), [-1]),
+    "frozen-target": (ObjectiveSettings(alignment_target="frozen"), [-1]),
+    "contrastive-linked": (ObjectiveSettings(alignment_loss="contrastive"), [-1]),
     "contrastive-linked-frozen-head": (
-        ObjectiveOptions(alignment_target="frozen", alignment_loss="contrastive", projection_layers=2),
+        ObjectiveSettings(alignment_target="frozen", alignment_loss="contrastive", projection_layers=2),
         [-1],
     ),
-    "contrastive-all": (ObjectiveOptions(alignment_loss="contrastive", contrastive_negatives="all"), [-1]),
+    "contrastive-all": (ObjectiveSettings(alignment_loss="contrastive", contrastive_negatives="all"), [-1]),
     "contrastive-all-head-layers": (
-        ObjectiveOptions(
+        ObjectiveSettings(
             alignment_loss="contrastive", contrastive_negatives="all", projection_layers=2, temperature=0.5
         ),
         [1, 2],
     ),
-    "parameters": (ObjectiveOptions(regularization="parameters"), [-1]),
+    "parameters": (ObjectiveSettings(regularization="parameters"), [-1]),
     "parameters-contrastive-all-frozen": (
-        ObjectiveOptions(
+        ObjectiveSettings(
             alignment_target="frozen",
             alignment_loss="contrastive",
             contrastive_negatives="all",
@@ -149,8 +151,8 @@ CASES = {
         ),
         [-1],
     ),
-    "no-regularization": (ObjectiveOptions(regularization="none"), [-1]),
-    "layers": (ObjectiveOptions(), [0, -1]),
+    "no-regularization": (ObjectiveSettings(regularization="none"), [-1]),
+    "layers": (ObjectiveSettings(), [0, -1]),
 }
 
 
@@ -161,7 +163,7 @@ def test_every_option_equals_the_naive_computation_in_value_and_gradient(tiny_be
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     model = AutoModel.from_pretrained(tiny_bert).eval()  # no dropout: both computations see the same network
     torch.manual_seed(0)
-    objective = AlignmentObjective(model, "avg", layers, WEIGHT, options=options)
+    objective = AlignmentObjective(model, dataclasses.replace(options, layers=layers, regularization_weight=WEIGHT))
     initial = {name: p.detach().clone() for name, p in model.named_parameters()}
     reference = objective.reference if objective.reference is not None else copy.deepcopy(model)
     with torch.no_grad():  # move the trained encoder away from the original, so that regularisers are not zero
@@ -201,13 +203,18 @@ def test_held_out_mse_sums_stay_the_papers_whatever_the_training_loss(tiny_bert)
     """Per-pair sums are the paper's MSEs (alignment to the *current* English vectors) for every option."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     model = AutoModel.from_pretrained(tiny_bert).eval()
-    paper = AlignmentObjective(model, "avg", -1, WEIGHT)
+    paper = AlignmentObjective(model, ObjectiveSettings(regularization_weight=WEIGHT))
     variant = AlignmentObjective(
         model,
-        "avg",
-        -1,
-        WEIGHT,
-        options=ObjectiveOptions("frozen", "contrastive", "all", 0.1, 2, "parameters"),
+        ObjectiveSettings(
+            regularization_weight=WEIGHT,
+            alignment_target="frozen",
+            alignment_loss="contrastive",
+            contrastive_negatives="all",
+            temperature=0.1,
+            projection_layers=2,
+            regularization="parameters",
+        ),
         keep_reference=True,
     )
     with torch.no_grad():
@@ -227,9 +234,7 @@ def test_held_out_mse_sums_stay_the_papers_whatever_the_training_loss(tiny_bert)
 
 def test_frozen_target_pulls_only_the_target_side(tiny_bert):
     tokenizer, model = AutoTokenizer.from_pretrained(tiny_bert), AutoModel.from_pretrained(tiny_bert)
-    objective = AlignmentObjective(
-        model, "avg", -1, 1.0, options=ObjectiveOptions(alignment_target="frozen", regularization="none")
-    )
+    objective = AlignmentObjective(model, ObjectiveSettings(alignment_target="frozen", regularization="none"))
     pair = AlignedPair(["gato"], ["cat"], [(0, 0)])
     dataset = build_alignment_dataset(
         [pair], tokenizer, max_seq_length=16, include_cls_sep=False, language_id=0, stats=CorpusStats()
@@ -246,8 +251,8 @@ def test_frozen_target_pulls_only_the_target_side(tiny_bert):
 def test_parameter_regulariser_keeps_one_tensor_copy_not_a_model(tiny_bert):
     model = AutoModel.from_pretrained(tiny_bert)
     model.pooler.requires_grad_(False)
-    options = ObjectiveOptions(regularization="parameters")
-    objective = AlignmentObjective(model, "avg", -1, 1.0, options=options)
+    options = ObjectiveSettings(regularization="parameters")
+    objective = AlignmentObjective(model, options)
     assert objective.reference is None
     trainable = [p for p in model.parameters() if p.requires_grad]
     kept = [tensor for name, tensor in objective.named_buffers() if name.startswith("initial_")]
@@ -257,7 +262,7 @@ def test_parameter_regulariser_keeps_one_tensor_copy_not_a_model(tiny_bert):
         model.embeddings.word_embeddings.weight[3] += 0.5
     assert objective.parameter_drift(model).item() == pytest.approx(0.25 * model.config.hidden_size, rel=1e-5)
     # With a reference kept (for the held-out metrics), its tensors are the initial values: no extra copy.
-    with_reference = AlignmentObjective(model, "avg", -1, 1.0, options=options, keep_reference=True)
+    with_reference = AlignmentObjective(model, options, keep_reference=True)
     assert with_reference.reference is not None
     assert not [name for name, _ in with_reference.named_buffers() if name.startswith("initial_")]
     assert with_reference.parameter_drift(model) == 0
@@ -265,15 +270,15 @@ def test_parameter_regulariser_keeps_one_tensor_copy_not_a_model(tiny_bert):
 
 def test_reference_is_only_kept_where_something_needs_it(tiny_bert):
     model = AutoModel.from_pretrained(tiny_bert)
-    cases = {
-        ObjectiveOptions(): True,
-        ObjectiveOptions(regularization="none"): False,
-        ObjectiveOptions(regularization="parameters"): False,
-        ObjectiveOptions(regularization="none", alignment_target="frozen"): True,
-    }
-    for options, kept in cases.items():
-        assert (AlignmentObjective(model, options=options).reference is not None) == kept, options
-        assert AlignmentObjective(model, options=options, keep_reference=True).reference is not None
+    cases = [
+        (ObjectiveSettings(), True),
+        (ObjectiveSettings(regularization="none"), False),
+        (ObjectiveSettings(regularization="parameters"), False),
+        (ObjectiveSettings(regularization="none", alignment_target="frozen"), True),
+    ]
+    for options, kept in cases:
+        assert (AlignmentObjective(model, options).reference is not None) == kept, options
+        assert AlignmentObjective(model, options, keep_reference=True).reference is not None
 
 
 @pytest.mark.parametrize(
@@ -287,16 +292,16 @@ def test_reference_is_only_kept_where_something_needs_it(tiny_bert):
 )
 def test_bad_options_are_input_errors(options, message):
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        ObjectiveOptions(**options)
+        ObjectiveSettings(**options)
 
 
 def test_layers_out_of_range_or_repeated_are_input_errors(tiny_bert):
     model = AutoModel.from_pretrained(tiny_bert)  # 2 layers: hidden states 0..2
     with pytest.raises(InputError, match="layer 3 does not exist"):
-        AlignmentObjective(model, layer=[3])
+        AlignmentObjective(model, ObjectiveSettings(layers=[3]))
     with pytest.raises(InputError, match="name the same hidden state twice"):
-        AlignmentObjective(model, layer=[2, -1])
-    assert AlignmentObjective(model, layer=[0, -1]).layer_names == [0, 2]
+        AlignmentObjective(model, ObjectiveSettings(layers=[2, -1]))
+    assert AlignmentObjective(model, ObjectiveSettings(layers=[0, -1])).layer_names == [0, 2]
 
 
 def test_several_layers_average_the_per_layer_terms(tiny_bert):
@@ -306,8 +311,11 @@ def test_several_layers_average_the_per_layer_terms(tiny_bert):
     )
     batch = AlignedPairCollator(tokenizer.pad_token_id)([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():
-        together = AlignmentObjective(model, layer=[1, 2], regularization_weight=0.0)(model, batch)
-        alone = [AlignmentObjective(model, layer=[n], regularization_weight=0.0)(model, batch) for n in (1, 2)]
+        together = AlignmentObjective(model, ObjectiveSettings(layers=[1, 2], regularization_weight=0.0))(model, batch)
+        alone = [
+            AlignmentObjective(model, ObjectiveSettings(layers=[n], regularization_weight=0.0))(model, batch)
+            for n in (1, 2)
+        ]
     torch.testing.assert_close(together.alignment_loss, (alone[0].alignment_loss + alone[1].alignment_loss) / 2)
     for number in range(2):
         torch.testing.assert_close(together.layer_pair_alignment_sse[:, number], alone[number].pair_alignment_sse)

@@ -12,6 +12,7 @@ from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_dataset, sentence_word_maps
 from xladjust.adjust.objective import AlignmentObjective
 from xladjust.adjust.pooling import pool_words
+from xladjust.adjust.settings import ObjectiveSettings
 from xladjust.data.parallel import AlignedPair, CorpusStats, ParallelSource, read_source
 
 
@@ -124,7 +125,7 @@ def naive_loss(model, reference, tokenizer, pairs: list[AlignedPair], weight: fl
 def test_loss_equals_naive_per_word_computation(encoder, include_cls_sep):
     tokenizer, model = encoder
     model.eval()  # no dropout, so both computations see the same vectors
-    objective = AlignmentObjective(model, "avg", -1, regularization_weight=0.7)
+    objective = AlignmentObjective(model, ObjectiveSettings(regularization_weight=0.7))
     with torch.no_grad():  # move the trained copy away from the reference so the regulariser is not zero
         for parameter in model.parameters():
             parameter.add_(0.01 * torch.randn_like(parameter))
@@ -148,9 +149,9 @@ def test_loss_equals_naive_per_word_computation(encoder, include_cls_sep):
 
 def test_gradients_flow_through_both_sides_and_not_into_the_reference(tiny_bert):
     tokenizer, model = AutoTokenizer.from_pretrained(tiny_bert), AutoModel.from_pretrained(tiny_bert)
-    objective = AlignmentObjective(model, "avg", -1, regularization_weight=0.0)
+    objective = AlignmentObjective(model, ObjectiveSettings(regularization_weight=0.0))
     assert objective.reference is None
-    objective = AlignmentObjective(model, "avg", -1, regularization_weight=1.0)
+    objective = AlignmentObjective(model, ObjectiveSettings(regularization_weight=1.0))
     pair = AlignedPair(["gato"], ["cat"], [(0, 0)])
     dataset = build_alignment_dataset(
         [pair], tokenizer, max_seq_length=16, include_cls_sep=False, language_id=0, stats=CorpusStats()
@@ -173,7 +174,7 @@ def test_first_and_last_pooling_and_intermediate_layer(tiny_bert, mode):
         [pair], tokenizer, max_seq_length=32, include_cls_sep=False, language_id=0, stats=CorpusStats()
     )
     batch = AlignedPairCollator(tokenizer.pad_token_id)([dataset[0]])
-    objective = AlignmentObjective(model, mode, layer=1, regularization_weight=0.0)
+    objective = AlignmentObjective(model, ObjectiveSettings(word_pooling=mode, layer=1, regularization_weight=0.0))
     with torch.no_grad():
         loss = objective(model, batch).alignment_loss
         tgt = model(**tokenizer(pair.target, is_split_into_words=True, return_tensors="pt"), output_hidden_states=True)

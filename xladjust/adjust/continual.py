@@ -22,17 +22,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_datasets
-from xladjust.adjust.objective import (
-    ALIGNMENT_LOSSES,
-    ALIGNMENT_TARGETS,
-    CONTRASTIVE_NEGATIVES,
-    REGULARIZATIONS,
-    AlignmentLossOutput,
-    AlignmentObjective,
-    ObjectiveOptions,
-)
-from xladjust.adjust.pooling import POOLING_MODES
-from xladjust.arguments import resolve_layers
+from xladjust.adjust.objective import AlignmentLossOutput, AlignmentObjective
+from xladjust.adjust.settings import AlignObjectiveArguments
 from xladjust.data.parallel import load_parallel_corpora
 from xladjust.data.parallel_arguments import ParallelDataArguments
 from xladjust.errors import InputError
@@ -41,8 +32,13 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class ContinualLearningArguments:
-    """Options of the task scripts that switch continual learning on (``--align_parallel_file`` or a dataset)."""
+class ContinualLearningArguments(AlignObjectiveArguments):
+    """Continual learning in the task scripts: on with ``--align_parallel_file`` or ``--align_dataset_name``.
+
+    The objective's settings are run_adjust.py's as ``--align_*`` options (:class:`AlignObjectiveArguments`, made
+    from :class:`~xladjust.adjust.settings.ObjectiveSettings`); the fields here are continual learning's own: the
+    pool of parallel pairs and how much of it each step draws.
+    """
 
     align_languages: list[str] = field(default_factory=list, metadata={"help": "Languages of the parallel pool."})
     align_parallel_file: list[str] = field(
@@ -53,52 +49,10 @@ class ContinualLearningArguments:
     )
     align_dataset_name: str | None = field(default=None, metadata={"help": "Dataset with a translation column."})
     align_dataset_config_names: list[str] = field(default_factory=list, metadata={"help": "Configs per language."})
+    align_max_seq_length: int = field(default=128, metadata={"help": "Subword limit of the pool's sentences."})
     align_weight: float = field(default=0.01, metadata={"help": "Weight of the alignment term (paper: 0.01)."})
     align_batch_size: int = field(default=16, metadata={"help": "Parallel pairs per step and process (paper: 16)."})
     align_max_pairs: int = field(default=30000, metadata={"help": "Pool size per language (paper: 30000)."})
-    align_word_pooling: str = field(default="avg", metadata={"choices": list(POOLING_MODES)})
-    align_layer: int = field(
-        default=-1, metadata={"help": "Hidden layer aligned (-1: last); alias of --align_layers."}
-    )
-    align_include_cls_sep: bool = field(default=True, metadata={"help": "Link CLS↔CLS and SEP↔SEP."})
-    align_regularization_weight: float = field(default=1.0, metadata={"help": "λ of the regulariser."})
-    align_max_seq_length: int = field(default=128, metadata={"help": "Subword limit of the parallel sentences."})
-    # The method options of run_adjust.py (docs/run_adjust.md, "Methods"), with the align_ prefix.
-    align_alignment_target: str = field(
-        default="trained", metadata={"help": "trained or frozen English side.", "choices": list(ALIGNMENT_TARGETS)}
-    )
-    align_alignment_loss: str = field(
-        default="mse", metadata={"help": "mse or contrastive (InfoNCE).", "choices": list(ALIGNMENT_LOSSES)}
-    )
-    align_contrastive_negatives: str = field(
-        default="linked", metadata={"help": "linked (weak) or all (strong).", "choices": list(CONTRASTIVE_NEGATIVES)}
-    )
-    align_temperature: float = field(default=0.1, metadata={"help": "InfoNCE temperature."})
-    align_projection_layers: int = field(default=0, metadata={"help": "0, or 2: contrastive projection head."})
-    align_regularization: str = field(
-        default="english_vectors",
-        metadata={"help": "english_vectors, parameters or none.", "choices": list(REGULARIZATIONS)},
-    )
-    align_layers: list[int] | None = field(
-        default=None, metadata={"help": "Hidden layers aligned together (terms averaged); default: --align_layer."}
-    )
-
-    def __post_init__(self) -> None:
-        self.objective_options()  # validates
-        self.align_layers = resolve_layers(self.align_layer, self.align_layers, "--align_layers")
-
-    def objective_options(self) -> ObjectiveOptions:
-        try:
-            return ObjectiveOptions(
-                self.align_alignment_target,
-                self.align_alignment_loss,
-                self.align_contrastive_negatives,
-                self.align_temperature,
-                self.align_projection_layers,
-                self.align_regularization,
-            )
-        except InputError as error:  # name the flag as the user typed it
-            raise InputError(str(error).replace("--", "--align_", 1)) from None
 
     @property
     def enabled(self) -> bool:
@@ -192,18 +146,13 @@ def build_continual_alignment(
     if not args.enabled:
         return None
     corpora = load_parallel_corpora(args.parallel_data(), seed, os.path.join(output_dir, "alignments"))
+    settings = args.to_settings()
     pool, _ = build_alignment_datasets(
-        corpora, tokenizer, max_seq_length=args.align_max_seq_length, include_cls_sep=args.align_include_cls_sep
+        corpora, tokenizer, max_seq_length=args.align_max_seq_length, include_cls_sep=settings.include_cls_sep
     )
     for corpus in corpora:
         logger.info("continual learning pool, %s: %s", corpus.language, corpus.stats.as_dict())
-    objective = AlignmentObjective(
-        model.base_model,
-        args.align_word_pooling,
-        args.align_layers,
-        args.align_regularization_weight,
-        options=args.objective_options(),
-    )
+    objective = AlignmentObjective(model.base_model, settings)
     return ContinualAlignment(
         pool, objective, AlignedPairCollator(tokenizer.pad_token_id), args.align_weight, args.align_batch_size
     )

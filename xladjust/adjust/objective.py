@@ -8,7 +8,8 @@ The paper's objective (every default):
 mse is the mean over all elements; both sides of the first term come from the encoder being trained, so gradients
 flow through both. The regulariser covers every English word, the CLS/SEP pseudo-words included.
 
-:class:`ObjectiveOptions` switches the variants researchers compare, all inside this one loss:
+:class:`~xladjust.adjust.settings.ObjectiveSettings` switches the variants researchers compare, all inside this
+one loss:
 
 - ``alignment_target="frozen"`` (Cao et al. 2020's code): the English side of the alignment term comes from the
   frozen original encoder, so only the target side is pulled.
@@ -29,50 +30,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xladjust.adjust.pooling import POOLING_MODES, pool_words
+from xladjust.adjust.pooling import pool_words
+from xladjust.adjust.settings import ObjectiveSettings
 from xladjust.errors import InputError
-
-ALIGNMENT_TARGETS = ("trained", "frozen")
-ALIGNMENT_LOSSES = ("mse", "contrastive")
-CONTRASTIVE_NEGATIVES = ("linked", "all")
-PROJECTION_LAYERS = (0, 2)
-REGULARIZATIONS = ("english_vectors", "parameters", "none")
-
-
-@dataclass(frozen=True)
-class ObjectiveOptions:
-    """The method variant; the defaults are the paper's objective."""
-
-    alignment_target: str = "trained"
-    alignment_loss: str = "mse"
-    contrastive_negatives: str = "linked"
-    temperature: float = 0.1
-    projection_layers: int = 0
-    regularization: str = "english_vectors"
-
-    def __post_init__(self) -> None:
-        choices = {
-            "alignment_target": ALIGNMENT_TARGETS,
-            "alignment_loss": ALIGNMENT_LOSSES,
-            "contrastive_negatives": CONTRASTIVE_NEGATIVES,
-            "projection_layers": PROJECTION_LAYERS,
-            "regularization": REGULARIZATIONS,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise InputError(f"--{name} {getattr(self, name)!r} is not one of {list(allowed)}")
-        if not self.temperature > 0:
-            raise InputError(f"--temperature must be > 0, got {self.temperature}")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass
@@ -189,34 +156,20 @@ class AlignmentObjective(nn.Module):
     (the trainer adds it to the optimizer and to checkpoints) but never saved into the encoder.
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        word_pooling: str = "avg",
-        layer: int | Sequence[int] = -1,
-        regularization_weight: float = 1.0,
-        options: ObjectiveOptions | None = None,
-        keep_reference: bool = False,
-    ):
+    def __init__(self, encoder: nn.Module, settings: ObjectiveSettings | None = None, keep_reference: bool = False):
         super().__init__()
-        if word_pooling not in POOLING_MODES:
-            raise ValueError(f"unknown word pooling {word_pooling!r}; expected one of {POOLING_MODES}")
-        self.options = options or ObjectiveOptions()
-        self.word_pooling = word_pooling
-        self.layers = [layer] if isinstance(layer, int) else list(layer)
-        self.layer = self.layers[0]
+        self.settings = settings or ObjectiveSettings()
+        self.layers = list(self.settings.layers)
         self.layer_names = layer_names(encoder, self.layers)
-        self.regularization_weight = regularization_weight
-        regularize = self.options.regularization != "none" and regularization_weight > 0
-        needs_reference = self.options.alignment_target == "frozen" or (
-            regularize and self.options.regularization == "english_vectors"
-        )
+        self.regularization_weight = self.settings.regularization_weight
         self.reference = (
-            copy.deepcopy(encoder).eval().requires_grad_(False) if needs_reference or keep_reference else None
+            copy.deepcopy(encoder).eval().requires_grad_(False)
+            if self.settings.needs_reference or keep_reference
+            else None
         )
-        self.projection = projection_head(encoder.config.hidden_size, self.options.projection_layers)
+        self.projection = projection_head(encoder.config.hidden_size, self.settings.projection_layers)
         self._drift_names: list[str] = []
-        if regularize and self.options.regularization == "parameters":
+        if self.settings.regularizes and self.settings.regularization == "parameters":
             self._drift_names = [name for name, p in encoder.named_parameters() if p.requires_grad]
             if self.reference is None:  # one tensor copy of the trainable weights, no second model
                 for number, name in enumerate(self._drift_names):
@@ -246,7 +199,8 @@ class AlignmentObjective(nn.Module):
     def layer_word_vectors(self, encoder: nn.Module, batch: dict[str, Any], side: str) -> list[torch.Tensor]:
         hidden = encode_layers(encoder, batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"], self.layers)
         return [
-            pool_words(h, batch[f"{side}_word_index"], batch[f"{side}_num_words"], self.word_pooling) for h in hidden
+            pool_words(h, batch[f"{side}_word_index"], batch[f"{side}_num_words"], self.settings.word_pooling)
+            for h in hidden
         ]
 
     def word_vectors(self, encoder: nn.Module, batch: dict[str, Any], side: str) -> torch.Tensor:
@@ -260,18 +214,18 @@ class AlignmentObjective(nn.Module):
         self, target: torch.Tensor, english: torch.Tensor, batch: dict[str, Any], link_sse: torch.Tensor
     ) -> torch.Tensor:
         """The training alignment term of one layer; ``english`` is the current or the frozen English side."""
-        options = self.options
-        if options.alignment_loss == "mse":
+        settings = self.settings
+        if settings.alignment_loss == "mse":
             return link_sse.sum() / (link_sse.numel() * target.shape[-1])
         link_tgt, link_en = batch["link_tgt"], batch["link_en"]
-        if options.contrastive_negatives == "linked":
+        if settings.contrastive_negatives == "linked":
             return info_nce_linked(
-                self.project(target[link_tgt]), self.project(english[link_en]), link_tgt, link_en, options.temperature
+                self.project(target[link_tgt]), self.project(english[link_en]), link_tgt, link_en, settings.temperature
             )
-        return info_nce_all(self.project(target), self.project(english), link_tgt, link_en, options.temperature)
+        return info_nce_all(self.project(target), self.project(english), link_tgt, link_en, settings.temperature)
 
     def forward(self, encoder: nn.Module, batch: dict[str, Any]) -> AlignmentLossOutput:
-        options = self.options
+        settings = self.settings
         batch_size = batch["tgt_input_ids"].shape[0]
         link_tgt, link_en = batch["link_tgt"], batch["link_en"]
         target_layers = self.layer_word_vectors(encoder, batch, "tgt")
@@ -282,8 +236,8 @@ class AlignmentObjective(nn.Module):
         if self.reference is not None and encoder is self.reference:
             reference_layers = english_layers
         elif self.reference is not None and (
-            options.alignment_target == "frozen"
-            or (options.regularization == "english_vectors" and self.regularization_weight > 0)
+            settings.alignment_target == "frozen"
+            or (settings.regularization == "english_vectors" and self.regularization_weight > 0)
             or not encoder.training
         ):
             with torch.no_grad():
@@ -295,7 +249,7 @@ class AlignmentObjective(nn.Module):
             alignment_sse.append(
                 link_sse.detach().new_zeros(batch_size).index_add_(0, batch["link_pair"], link_sse.detach())
             )
-            if options.alignment_target == "frozen":
+            if settings.alignment_target == "frozen":
                 anchor = reference_layers[number]
                 anchor_sse = (target[link_tgt] - anchor[link_en]).float().pow(2).sum(-1)
                 alignment_terms.append(self.alignment_term(target, anchor, batch, anchor_sse))
@@ -311,16 +265,16 @@ class AlignmentObjective(nn.Module):
             regularization_terms.append(word_sse.sum() / (word_sse.numel() * hidden_size))
 
         alignment_loss = torch.stack(alignment_terms).mean()
-        if options.regularization == "english_vectors" and regularization_terms and self.regularization_weight > 0:
+        if settings.regularization == "english_vectors" and regularization_terms and self.regularization_weight > 0:
             regularization_loss = torch.stack(regularization_terms).mean()
-        elif options.regularization == "english_vectors" and regularization_terms:
+        elif settings.regularization == "english_vectors" and regularization_terms:
             regularization_loss = torch.stack(regularization_terms).mean().detach()  # reported, not trained
-        elif options.regularization == "parameters" and self._drift_names and encoder is not self.reference:
+        elif settings.regularization == "parameters" and self._drift_names and encoder is not self.reference:
             regularization_loss = self.parameter_drift(encoder)
         else:
             regularization_loss = alignment_loss.new_zeros(())
         loss = alignment_loss
-        if self.regularization_weight and options.regularization != "none":
+        if self.regularization_weight and settings.regularization != "none":
             loss = alignment_loss + self.regularization_weight * regularization_loss
 
         layer_alignment_sse = torch.stack(alignment_sse, dim=1)

@@ -9,7 +9,8 @@ A task script fine-tunes an encoder on English training data and evaluates it ze
 - :func:`load_tokenizer`, :func:`load_task_model`: any encoder folder or Hub name, a bare encoder written by
   run_adjust.py included, with the task's label mapping written into (and checked against) the model config;
 - :func:`setup_continual_learning`: the parallel pool and frozen reference of ``TaskTrainer(continual=...)``;
-- the tail of a run: :func:`train_and_save`, :func:`evaluate_languages`, :func:`publish`.
+- after training (:meth:`~xladjust.trainer.XLTrainer.train_and_save`): :func:`evaluate_languages`, then
+  :meth:`~xladjust.trainer.XLTrainer.publish`.
 
 Evaluation files. ``--validation_files`` (read with ``--do_eval``) and ``--test_files`` (``--do_predict``) take
 entries of two kinds:
@@ -307,17 +308,6 @@ Decoder = Callable[[EvalSet, Any], tuple[dict[str, float], list[dict[str, Any]]]
 """``decode(eval_set, predictions) -> (metrics, records)``: scores of one set and its predictions-file lines."""
 
 
-def train_and_save(trainer: TaskTrainer, checkpoint: str | None, train_dataset: Any) -> dict[str, float]:
-    """Train (resuming from ``checkpoint``); save the model, the tokenizer, the train metrics and the state."""
-    train_result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model()
-    metrics = {**train_result.metrics, "train_samples": len(train_dataset)}
-    trainer.log_metrics("train", metrics)
-    trainer.save_metrics("train", metrics)
-    trainer.save_state()
-    return metrics
-
-
 def write_predictions(path: str, records: Sequence[dict[str, Any]]) -> None:
     """One strict JSON object per line, the file written whole (renamed into place) or not at all."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -436,11 +426,3 @@ def task_model_card(
         evaluations=list(evaluations),
         model_name=name,
     )
-
-
-def publish(trainer: TaskTrainer, languages: Sequence[str]) -> None:
-    """Push to the Hub with the model card, or write the card only."""
-    if trainer.args.push_to_hub:
-        trainer.push_to_hub(language=["en", *languages])
-    else:
-        trainer.create_model_card()
