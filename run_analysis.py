@@ -47,10 +47,9 @@ from xladjust.data.parallel_arguments import ParallelDataArguments
 from xladjust.data.tatoeba import Bitext, load_tatoeba, make_bitext
 from xladjust.data.text import check_fast_tokenizer
 from xladjust.errors import InputError
-from xladjust.io import write_json, write_text
+from xladjust.io import write_json, write_jsonl, write_text
 from xladjust.run_folder import start_run
 from xladjust.script_utils import parse_arguments
-from xladjust.tasks.common import write_predictions
 
 logger = logging.getLogger(__name__)
 ANALYSES = ("distances", "word_retrieval", "sentence_retrieval")
@@ -356,7 +355,7 @@ def retrieve_sentences(
                 {"id": i, "gold": gold, "predicted": int(p)}
                 for gold, (i, p) in enumerate(zip(bitext.ids, predicted, strict=True))
             ]
-            write_predictions(os.path.join(args.output_dir, "predictions", label, name), records)
+            write_jsonl(os.path.join(args.output_dir, "predictions", label, name), records)
         scores[layer] = {
             "to_en": result.acc_src_to_tgt,
             "from_en": result.acc_tgt_to_src,

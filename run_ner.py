@@ -44,26 +44,20 @@ from xladjust.data.languages import WIKIANN_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
-from xladjust.tasks.common import (
+from xladjust.tasks.arguments import TaskDataArguments, TaskTrainingArguments
+from xladjust.tasks.cards import card_evaluations, describe_data, per_language_benchmark, task_model_card
+from xladjust.tasks.eval_sets import (
     EvalSet,
-    TaskDataArguments,
-    TaskTrainingArguments,
-    card_evaluations,
-    describe_data,
     eval_datasets_during_training,
-    evaluate_languages,
     first_examples,
     load_eval_sets,
-    load_task_model,
-    load_tokenizer,
-    per_language_benchmark,
     predicted_ids,
-    setup_continual_learning,
-    task_model_card,
     tokenize,
     tokenize_eval_sets,
 )
+from xladjust.tasks.evaluation import evaluate_languages
 from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores
+from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
 from xladjust.trainer import TaskTrainer
 

@@ -10,7 +10,7 @@ adjustment loss: continual learning.
     python run_qa.py --model_name_or_path out/adjusted-es-ru --output_dir out/qa --do_train --do_eval \
         --eval_sets xquad.es xquad.ru mlqa.es.es mlqa.vi.en tydiqa.ru
 
-Evaluation sets (:func:`xladjust.tasks.qa.data.resolve_eval_set`): ``xquad.L``, ``mlqa.C.Q`` (context language C,
+Evaluation sets (:func:`xladjust.tasks.qa.data.resolve_set_spec`): ``xquad.L``, ``mlqa.C.Q`` (context language C,
 question language Q: the cross-lingual configs too), ``tydiqa.L`` (TyDi QA GoldP), each optionally ``:SPLIT``
 (``mlqa.es.en:validation``); ``NAME=PATH`` reads NAME's data from a local SQuAD-format file, and ``LANG=PATH``
 (``en=dev.json``) names a local set by its language only. ``--eval_file NAME=PATH`` is the same as a
@@ -57,19 +57,11 @@ from xladjust.errors import InputError
 from xladjust.io import write_json
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
-from xladjust.tasks.common import (
-    EvalSet,
-    TaskTrainingArguments,
-    card_evaluations,
-    describe_data,
-    evaluate_languages,
-    first_examples,
-    load_task_model,
-    load_tokenizer,
-    setup_continual_learning,
-    task_model_card,
-    tokenize,
-)
+from xladjust.tasks.arguments import TaskTrainingArguments
+from xladjust.tasks.cards import card_evaluations, describe_data, task_model_card
+from xladjust.tasks.eval_sets import EvalSet, first_examples, tokenize
+from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.qa import data as qa_data
 from xladjust.tasks.qa.features import (
     TRAIN_BOOKKEEPING_COLUMNS,
@@ -156,16 +148,16 @@ class QaDataArguments:
         return list(dict.fromkeys(languages))
 
 
-def resolve_eval_set(spec: str) -> tuple[str, qa_data.EvalSet]:
-    """``(metric name, set)`` of one entry: :func:`qa_data.resolve_eval_set`, plus ``LANG=PATH`` for a local set
+def resolve_entry(spec: str) -> tuple[str, qa_data.QaSetSpec]:
+    """``(metric name, set)`` of one entry: :func:`qa_data.resolve_set_spec`, plus ``LANG=PATH`` for a local set
     known by its language only. The metric name is the canonical name, ``-SPLIT`` added for an explicit split."""
     name, separator, path = (part.strip() for part in spec.partition("="))
     if separator and name in SUPPORTED_LANGUAGES:
         if not path:
             raise InputError(f"evaluation set {spec!r}: empty path after '='")
-        return name, qa_data.EvalSet(name, "local", name, name, "file", "", "", path=path)
+        return name, qa_data.QaSetSpec(name, "local", name, name, "file", "", "", path=path)
     try:
-        resolved = qa_data.resolve_eval_set(spec)
+        resolved = qa_data.resolve_set_spec(spec)
     except InputError as error:
         if separator and error.message.startswith("unknown evaluation set"):
             languages = ", ".join(sorted(SUPPORTED_LANGUAGES))
@@ -174,11 +166,11 @@ def resolve_eval_set(spec: str) -> tuple[str, qa_data.EvalSet]:
     return (f"{resolved.name}-{resolved.split}" if ":" in name else resolved.name), resolved
 
 
-def resolve_eval_sets(eval_sets: list[str], eval_files: list[str]) -> dict[str, qa_data.EvalSet]:
+def resolve_eval_sets(eval_sets: list[str], eval_files: list[str]) -> dict[str, qa_data.QaSetSpec]:
     """Metric name → resolved set, in order; ``--eval_file`` entries replace same-named sets or are added."""
-    resolved: dict[str, qa_data.EvalSet] = {}
+    resolved: dict[str, qa_data.QaSetSpec] = {}
     for spec in eval_sets:
-        name, eval_set = resolve_eval_set(spec)
+        name, eval_set = resolve_entry(spec)
         if name in resolved:
             raise InputError(f"--eval_sets lists {name!r} twice")
         resolved[name] = eval_set
@@ -186,7 +178,7 @@ def resolve_eval_sets(eval_sets: list[str], eval_files: list[str]) -> dict[str, 
     for spec in eval_files:
         if "=" not in spec:
             raise InputError(f"--eval_file {spec!r}: expected NAME=PATH")
-        name, eval_set = resolve_eval_set(spec)
+        name, eval_set = resolve_entry(spec)
         if name in overridden:
             raise InputError(f"--eval_file gives {name!r} twice")
         overridden.add(name)
@@ -198,7 +190,7 @@ def resolve_eval_sets(eval_sets: list[str], eval_files: list[str]) -> dict[str, 
 class QaEvalSet(EvalSet):
     """An evaluation set with its windows (``features`` holds them without the bookkeeping columns)."""
 
-    spec: qa_data.EvalSet | None = None
+    spec: qa_data.QaSetSpec | None = None
     windows: Any = None  # every window with example_id and offset_mapping, for post-processing
     answers: dict[str, str] = field(default_factory=dict)  # filled by decode_qa
 

@@ -42,26 +42,20 @@ from xladjust.data.languages import XNLI_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
-from xladjust.tasks.common import (
+from xladjust.tasks.arguments import TaskDataArguments, TaskTrainingArguments
+from xladjust.tasks.cards import card_evaluations, describe_data, per_language_benchmark, task_model_card
+from xladjust.tasks.eval_sets import (
     EvalSet,
-    TaskDataArguments,
-    TaskTrainingArguments,
-    card_evaluations,
-    describe_data,
     eval_datasets_during_training,
-    evaluate_languages,
     first_examples,
     load_eval_sets,
-    load_task_model,
-    load_tokenizer,
-    per_language_benchmark,
     predicted_ids,
-    setup_continual_learning,
-    task_model_card,
     tokenize,
     tokenize_eval_sets,
 )
+from xladjust.tasks.evaluation import evaluate_languages
 from xladjust.tasks.metrics import accuracy, nli_compute_metrics
+from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
 from xladjust.trainer import TaskTrainer
 

@@ -41,3 +41,14 @@ def tiny_xlmr(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def parallel_dir():
     return PARALLEL
+
+
+@pytest.fixture(scope="module")
+def adjusted_es(tiny_bert, tmp_path_factory):
+    """An encoder written by run_adjust.py on the Spanish fixture pairs (a bare encoder: no task head)."""
+    import run_adjust
+    from tests.builders import adjust_args
+
+    output = tmp_path_factory.mktemp("adjusted")
+    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "3"))
+    return output

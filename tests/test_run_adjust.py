@@ -16,6 +16,7 @@ from transformers import (
 )
 
 import run_adjust
+from tests.builders import adjust_args
 from tests.conftest import PARALLEL
 from xladjust.cli import run_main
 from xladjust.errors import InputError
@@ -31,16 +32,6 @@ STAT_KEYS = {
     "links_dropped_identical",
     "links_dropped_truncated",
 }
-
-
-def adjust_args(model, output_dir, languages=("es", "ru"), alignments=True, *extra: str) -> list[str]:
-    args = ["--model_name_or_path", str(model), "--output_dir", str(output_dir), "--languages", *languages]
-    args += ["--parallel_files", *[str(PARALLEL / f"{lang}-en.txt") for lang in languages]]
-    if alignments:
-        args += ["--alignment_files", *[str(PARALLEL / f"{lang}-en.align") for lang in languages]]
-    args += ["--per_device_train_batch_size", "4", "--learning_rate", "2e-3", "--logging_steps", "2"]
-    args += ["--disable_tqdm", "true", "--save_strategy", "no", "--seed", "1"]
-    return args + list(extra)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer
 
 import run_adjust
+from tests.builders import adjust_args, run_script
 from tests.conftest import PARALLEL
 from tests.launch import TORCHRUN, launch
-from tests.test_run_adjust import adjust_args
-from tests.test_run_folders import run_script
 from xladjust.cli import run_main
 from xladjust.trainer import LOSS_HEAD_FILE
 
@@ -51,6 +50,10 @@ def test_defaults_are_the_paper_and_are_recorded(tiny_bert, tmp_path):
         "projection_layers": 0,
         "regularization": "english_vectors",
         "layers": [-1],
+        "layer": -1,
+        "word_pooling": "avg",
+        "include_cls_sep": True,
+        "regularization_weight": 1.0,
     }
 
 

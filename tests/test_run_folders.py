@@ -17,10 +17,8 @@ from transformers import AutoModel, AutoTokenizer
 import run_adjust
 import run_ner
 import run_xnli
+from tests.builders import CONTINUAL, adjust_args, run_script, xnli_args
 from tests.conftest import PARALLEL
-from tests.launch import ROOT
-from tests.test_run_adjust import adjust_args
-from tests.test_run_xnli import CONTINUAL, xnli_args
 from xladjust import run_folder
 from xladjust.cli import run_main
 from xladjust.errors import InputError
@@ -246,19 +244,6 @@ def test_nan_metrics_and_logs_become_null(tiny_bert, tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Killed with SIGKILL after a checkpoint, rerun: the same as an uninterrupted run
-
-
-def run_script(script: str, args: list[str], kill_after: int | None = None) -> subprocess.CompletedProcess:
-    prefix = [str(ROOT / "tests" / "kill_after_checkpoint.py"), str(kill_after)] if kill_after else []
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, *prefix, str(ROOT / script), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def losses(output: Path) -> dict[int, dict[str, float]]:

@@ -10,8 +10,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 import run_ner
-from tests import test_run_xnli
-from tests.test_run_xnli import CONTINUAL, read_jsonl
+from tests.builders import CONTINUAL, ner_args, read_jsonl
 from tests.tiny_models import FIXTURES
 from xladjust.cli import run_main
 from xladjust.tasks.metrics import ner_scores
@@ -19,31 +18,6 @@ from xladjust.tasks.ner import NER_LABELS, read_ner_file
 
 NER = FIXTURES / "ner"
 LANGUAGES = ["en", "es", "ru", "vi", "hi"]
-adjusted = test_run_xnli.adjusted  # module fixture: an encoder written by run_adjust.py
-
-
-def ner_args(model: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output),
-        "--train_file",
-        str(NER / "train.en.jsonl"),
-        "--test_files",
-        str(NER / "test.{lang}.conll"),
-        "--per_device_train_batch_size",
-        "8",
-        "--per_device_eval_batch_size",
-        "16",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        "--seed",
-        "1",
-        *extra,
-    ]
 
 
 def gold_tags(language: str) -> list[list[str]]:
@@ -130,11 +104,11 @@ def test_training_on_english_finds_entities(base_run):
     assert results["predict_en_accuracy"] > all_o + 0.15
 
 
-def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
+def test_adjusted_encoder_with_continual_learning(adjusted_es, tmp_path):
     output = tmp_path / "out"
     results = run_ner.main(
         ner_args(
-            adjusted,
+            adjusted_es,
             output,
             "--do_train",
             "--do_eval",

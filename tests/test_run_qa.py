@@ -12,8 +12,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 import run_qa
-from tests import test_run_xnli
-from tests.test_run_xnli import CONTINUAL, read_jsonl, save_word_level_bert
+from tests.builders import CONTINUAL, read_jsonl, save_word_level_bert
 from tests.tiny_models import FIXTURES
 from xladjust.cli import run_main
 from xladjust.errors import InputError
@@ -23,7 +22,6 @@ from xladjust.tasks.qa.metrics import f1 as answer_f1
 QA = FIXTURES / "qa"
 SCORE_KEYS = ("f1", "exact_match", "squad_f1", "squad_exact_match")
 TRAIN = QA / "train.en.json"
-adjusted = test_run_xnli.adjusted  # module fixture: an encoder written by run_adjust.py
 # Metric name -> eval-set entry: every benchmark pattern with a local fixture, an MLQA cross-lingual config included.
 EVAL_SETS = {
     "xquad.es": f"xquad.es={QA / 'dev.es.json'}",
@@ -162,11 +160,11 @@ def test_predictions_files_per_set_rescore_to_the_metrics(base_run):
             assert np.mean([r[key] for r in records]) == pytest.approx(results[f"eval_{name}_{key}"])
 
 
-def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
+def test_adjusted_encoder_with_continual_learning(adjusted_es, tmp_path):
     output = tmp_path / "out"
     results = run_qa.main(
         qa_args(
-            adjusted,
+            adjusted_es,
             output,
             "--do_train",
             "--do_eval",
@@ -193,10 +191,10 @@ def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
     assert "continual-learning" in card and "0.01 × the alignment loss" in card
 
 
-def test_adjusted_encoder_without_continual_learning(adjusted, tmp_path):
+def test_adjusted_encoder_without_continual_learning(adjusted_es, tmp_path):
     results = run_qa.main(
         qa_args(
-            adjusted,
+            adjusted_es,
             tmp_path / "out",
             "--do_train",
             "--do_eval",

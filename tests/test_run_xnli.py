@@ -7,69 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from huggingface_hub import ModelCard
-from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig, BertModel
+from transformers import AutoConfig, AutoModelForSequenceClassification
 
-import run_adjust
 import run_xnli
-from tests.conftest import PARALLEL
-from tests.test_run_adjust import adjust_args
-from tests.tiny_models import FIXTURES, wordpiece_tokenizer
+from tests.builders import CONTINUAL, read_jsonl, save_word_level_bert, xnli_args
+from tests.tiny_models import FIXTURES
 from xladjust.cli import run_main
 from xladjust.errors import InputError
 from xladjust.tasks.nli import NLI_LABELS
 
 NLI = FIXTURES / "nli"
 LANGUAGES = ["en", "es", "ru", "vi", "hi"]
-CONTINUAL = [
-    "--align_languages",
-    "es",
-    "--align_parallel_file",
-    str(PARALLEL / "es-en.txt"),
-    "--align_alignment_file",
-    str(PARALLEL / "es-en.align"),
-    "--align_batch_size",
-    "4",
-]
-
-
-def xnli_args(model: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output),
-        "--train_file",
-        str(NLI / "train.en.jsonl"),
-        "--validation_files",
-        str(NLI / "dev.{lang}.jsonl"),
-        "--per_device_train_batch_size",
-        "8",
-        "--per_device_eval_batch_size",
-        "16",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        "--seed",
-        "1",
-        "--report_to",
-        "none",
-        *extra,
-    ]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
-@pytest.fixture(scope="module")
-def adjusted(tiny_bert, tmp_path_factory) -> Path:
-    """An encoder written by run_adjust.py (a bare encoder: no task head)."""
-    output = tmp_path_factory.mktemp("adjusted")
-    run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "3"))
-    return output
 
 
 @pytest.fixture(scope="module")
@@ -160,11 +109,11 @@ def test_model_card_tags_english_and_evaluation_languages(base_run):
     assert parsed.model_name == output.name and parsed.datasets == ["facebook/xnli"]
 
 
-def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
+def test_adjusted_encoder_with_continual_learning(adjusted_es, tmp_path):
     output = tmp_path / "out"
     results = run_xnli.main(
         xnli_args(
-            adjusted,
+            adjusted_es,
             output,
             "--do_train",
             "--do_eval",
@@ -187,25 +136,6 @@ def test_adjusted_encoder_with_continual_learning(adjusted, tmp_path):
         assert entry["alignment_loss"] > 0
     card = (output / "README.md").read_text()
     assert "continual-learning" in card and "0.01 × the alignment loss" in card
-
-
-def save_word_level_bert(path: Path, hidden: int = 64) -> Path:
-    """A wider tiny BERT with whole-word pieces: tiny_bert's 400 pieces spell English out letter by letter, and
-    from letters its 32 dimensions do not learn NLI in a few seconds."""
-    tokenizer = wordpiece_tokenizer(vocab_size=4000)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=128,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 def test_training_on_english_beats_chance(tmp_path):

@@ -21,7 +21,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from xladjust.adjust.continual import ContinualAlignment
 from xladjust.adjust.objective import AlignmentObjective
 from xladjust.errors import InputError
-from xladjust.io import strict, write_json, write_text
+from xladjust.io import atomic_path, strict, write_json, write_text
 from xladjust.model_card import ModelCardInfo, render_model_card
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ class XLTrainer(Trainer):
             )
             os.makedirs(folder, exist_ok=True)
             state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.loss_head.state_dict().items()}
-            save_file(state, os.path.join(folder, LOSS_HEAD_FILE))
+            with atomic_path(os.path.join(folder, LOSS_HEAD_FILE)) as temporary:
+                save_file(state, str(temporary))
         super()._save_checkpoint(model, trial)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:

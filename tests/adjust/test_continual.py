@@ -21,12 +21,9 @@ from transformers import (
 )
 
 import run_ner
-from tests.conftest import PARALLEL
+from tests.builders import CONTINUAL, NER, continual_for, ner_args, read_jsonl
 from tests.launch import TORCHRUN, launch
-from tests.test_run_ner import NER, ner_args
-from tests.test_run_xnli import CONTINUAL, read_jsonl
 from tests.tiny_models import FIXTURES
-from xladjust.adjust.continual import ContinualAlignment, ContinualLearningArguments, build_continual_alignment
 from xladjust.tasks.ner import read_ner_file, tokenize_and_align
 from xladjust.trainer import TaskTrainer
 
@@ -42,16 +39,6 @@ def no_dropout_bert(tiny_bert, tmp_path_factory) -> Path:
     )
     AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(path)
     return path
-
-
-def continual_for(model, tokenizer, output_dir: Path, **options) -> ContinualAlignment:
-    args = ContinualLearningArguments(
-        align_languages=["es"],
-        align_parallel_file=[str(PARALLEL / "es-en.txt")],
-        align_alignment_file=[str(PARALLEL / "es-en.align")],
-        **{"align_batch_size": 4, **options},
-    )
-    return build_continual_alignment(args, model, tokenizer, seed=0, output_dir=str(output_dir))
 
 
 def nli_features(tokenizer, count: int) -> Dataset:

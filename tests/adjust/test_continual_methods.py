@@ -15,9 +15,7 @@ from transformers import (
 )
 
 import run_ner
-from tests.adjust.test_continual import continual_for
-from tests.test_run_ner import NER, ner_args
-from tests.test_run_xnli import CONTINUAL
+from tests.builders import CONTINUAL, NER, continual_for, ner_args
 from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.adjust.settings import ObjectiveSettings
 from xladjust.errors import InputError

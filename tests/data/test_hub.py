@@ -15,14 +15,15 @@ import datasets
 import pytest
 from datasets import ClassLabel, Dataset, Features, List, Translation, Value
 
-from xladjust.data import hub, hub_check
+from xladjust import check_hub
+from xladjust.data import hub
 from xladjust.data.hub import HubSource, load_first
 from xladjust.data.languages import default_config_name
 from xladjust.data.parallel import build_sources, read_parallel_dataset
 from xladjust.errors import InputError
 from xladjust.tasks.ner import NER_LABELS, load_ner_dataset
 from xladjust.tasks.nli import NLI_LABELS, load_nli_dataset
-from xladjust.tasks.qa.data import QA_COLUMNS, QA_FEATURES, load_eval_set, resolve_eval_set
+from xladjust.tasks.qa.data import QA_COLUMNS, QA_FEATURES, load_eval_set, resolve_set_spec
 
 REAL_LOAD_DATASET = datasets.load_dataset
 EXPORT = "hf://datasets/{repo}@refs%2Fconvert%2Fparquet/"
@@ -214,10 +215,10 @@ def test_tydiqa_goldp_refuses_japanese_and_thai_before_any_download(fake_hub, na
     fake = fake_hub()
     for spec in (name, f"{name}=local.json"):
         with pytest.raises(InputError, match=f"GoldP .*has no {language}.*primary task"):
-            resolve_eval_set(spec)
+            resolve_set_spec(spec)
     assert fake.calls == []
     for goldp in ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te"):
-        assert resolve_eval_set(f"tydiqa.{goldp}").id_prefix is not None
+        assert resolve_set_spec(f"tydiqa.{goldp}").id_prefix is not None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -335,14 +336,14 @@ class StreamingHub:
 def online(monkeypatch):
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(hub_check, "hub_unreachable", lambda: None)
+    monkeypatch.setattr(check_hub, "hub_unreachable", lambda: None)
 
 
 def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
     fake = StreamingHub(scripts={"facebook/mlqa", "unimelb-nlp/wikiann"})
     monkeypatch.setattr(hub.datasets, "load_dataset", fake)
     lines = []
-    assert hub_check.check_hub(["es", "hi"], echo=lines.append) == 0
+    assert check_hub.check_hub(["es", "hi"], echo=lines.append) == 0
     text = "\n".join(lines)
     needed = [
         "facebook/xnli:es",
@@ -374,7 +375,7 @@ def test_check_hub_fails_when_a_source_and_its_fallbacks_are_unusable(monkeypatc
     fake = StreamingHub(scripts={"facebook/mlqa"}, missing={"tatoeba"})
     monkeypatch.setattr(hub.datasets, "load_dataset", fake)
     lines = []
-    assert hub_check.check_hub(["ru"], echo=lines.append) == 1
+    assert check_hub.check_hub(["ru"], echo=lines.append) == 1
     (failed,) = [line for line in lines if line.startswith("FAIL")]
     assert "Tatoeba ru-en" in failed
     assert "mteb/tatoeba-bitext-mining:rus-eng[test]" in failed and "google/xtreme:tatoeba.rus[validation]" in failed
@@ -385,16 +386,15 @@ def test_check_hub_offline_says_so_in_one_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(hub.datasets, "load_dataset", StreamingHub())
     lines = []
-    assert hub_check.check_hub(["es"], echo=lines.append) == 2
+    assert check_hub.check_hub(["es"], echo=lines.append) == 2
     assert len(lines) == 1 and lines[0].startswith("offline: HF_HUB_OFFLINE=1 is set")
 
 
 def test_check_hub_cli_without_network(monkeypatch, capsys):
-    from xladjust import check_hub
 
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(hub_check, "hub_unreachable", lambda: "cannot reach https://huggingface.co (ConnectError)")
+    monkeypatch.setattr(check_hub, "hub_unreachable", lambda: "cannot reach https://huggingface.co (ConnectError)")
     assert check_hub.main(["--languages", "es"]) == 2
     assert capsys.readouterr().out.strip().splitlines() == [
         "offline: cannot reach https://huggingface.co (ConnectError); run this on a machine with Hub access"

@@ -12,16 +12,15 @@ from transformers import BertConfig
 
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.errors import InputError
+from xladjust.tasks.models import check_label_mapping, set_label_mapping
 from xladjust.tasks.nli import (
     NLI_LABELS,
-    check_label_mapping,
     label_counts,
     load_nli_dataset,
     nli_hub_source,
     normalize_hub_nli,
     parse_nli_label,
     read_nli_file,
-    set_label_mapping,
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nli"

@@ -17,7 +17,6 @@ from typing import Any
 
 import datasets
 import numpy as np
-import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xladjust.adjust.collator import AlignedPairCollator
@@ -102,9 +101,6 @@ class ContinualAlignment:
         rng = np.random.default_rng([seed, step, micro_step * num_processes + process_index])
         indices = rng.choice(len(self.pool), size=self.batch_size, replace=False)
         return self.collator([self.pool[int(i)] for i in indices])
-
-    def loss_terms(self, encoder: torch.nn.Module, batch: dict[str, Any]) -> AlignmentLossOutput:
-        return self.objective(encoder, batch)
 
     def attach(self, model: PreTrainedModel) -> None:
         """Let ``model``'s forward also compute the alignment terms when given ``alignment_batch=...``.

@@ -69,11 +69,6 @@ def encode_layers(
     return [outputs.hidden_states[layer] for layer in layers]
 
 
-def encode(encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int) -> torch.Tensor:
-    """Token vectors of ``layer`` (an index into ``hidden_states``: 0 = embeddings, -1 = last layer)."""
-    return encode_layers(encoder, input_ids, attention_mask, [layer])[0]
-
-
 def freeze_pooler(encoder: nn.Module) -> None:
     """The pooler is not part of the objective: keep it as it was (and out of DDP's gradient bookkeeping)."""
     pooler = getattr(encoder, "pooler", None)
@@ -202,10 +197,6 @@ class AlignmentObjective(nn.Module):
             pool_words(h, batch[f"{side}_word_index"], batch[f"{side}_num_words"], self.settings.word_pooling)
             for h in hidden
         ]
-
-    def word_vectors(self, encoder: nn.Module, batch: dict[str, Any], side: str) -> torch.Tensor:
-        """Pooled word vectors of the first layer of ``self.layers``."""
-        return self.layer_word_vectors(encoder, batch, side)[0]
 
     def project(self, vectors: torch.Tensor) -> torch.Tensor:
         return vectors if self.projection is None else self.projection(vectors)

@@ -1,5 +1,11 @@
 """Language lists of the study and of the evaluation sets."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xladjust.errors import InputError
+
 PARALLEL_DATASET = "Helsinki-NLP/opus-100"
 """The parallel corpus of the study (one config per language pair, English on one side)."""
 
@@ -74,3 +80,9 @@ TATOEBA_CODES = {
 }
 """ISO 639-1 code → the three-letter code of the Tatoeba (LASER) files and Hub configs, for the 36 XTREME languages
 (XTREME's own ``lang3_dict``: Persian is ``pes``, Swahili ``swh``, Chinese ``cmn``)."""
+
+
+def check_language(language: str, known: Sequence[str] = XNLI_LANGUAGES, what: str = "XNLI") -> None:
+    """InputError unless ``language`` is one of the benchmark's languages."""
+    if language not in known:
+        raise InputError(f"unknown language {language!r}; {what} languages: {', '.join(known)}")

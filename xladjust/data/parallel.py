@@ -24,6 +24,7 @@ from xladjust.data.hub import HubSource, load_first
 from xladjust.data.languages import default_config_name
 from xladjust.data.text import word_tokenize
 from xladjust.errors import InputError
+from xladjust.io import write_json, write_lines
 
 logger = logging.getLogger(__name__)
 
@@ -200,9 +201,7 @@ def read_source(source: ParallelSource) -> list[AlignedPair]:
 
 
 def write_parallel_file(path: str | Path, pairs: Iterable[AlignedPair]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for pair in pairs:
-            handle.write(f"{' '.join(pair.target)} ||| {' '.join(pair.english)}\n")
+    write_lines(path, (f"{' '.join(pair.target)} ||| {' '.join(pair.english)}" for pair in pairs))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -262,7 +261,8 @@ def align_pairs(
         write_parallel_file(text_path, pairs)
         write_pharaoh(align_path, alignments)
         meta = {"sha256": digest, **settings, "aligner": name, "pairs": len(pairs)}
-        meta_path.write_text(json.dumps(meta))
+        # Written last: its digest is what makes the other two files a cache hit.
+        write_json(meta_path, meta)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from xladjust.errors import InputError
+from xladjust.io import write_lines
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +227,4 @@ def format_pharaoh(links: Iterable[Link]) -> str:
 
 def write_pharaoh(path: str | Path, alignments: Iterable[Iterable[Link]]) -> None:
     """Write one Pharaoh line per sentence pair (an empty line for a pair without links)."""
-    with open(path, "w", encoding="utf-8") as handle:
-        for links in alignments:
-            handle.write(format_pharaoh(links) + "\n")
+    write_lines(path, (format_pharaoh(links) for links in alignments))

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from xladjust.data.hub import HubSource, load_first, parquet_export
-from xladjust.data.languages import WIKIANN_LANGUAGES
+from xladjust.data.languages import WIKIANN_LANGUAGES, check_language
 from xladjust.errors import InputError
-from xladjust.tasks.nli import check_language, iter_json_records
+from xladjust.tasks.records import iter_json_records
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,6 @@ NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 """Tag names in id order, as in WikiANN on the Hub."""
 
 NER_LABEL2ID = {name: i for i, name in enumerate(NER_LABELS)}
-
-NER_ENTITY_TYPES = ("PER", "ORG", "LOC")
 
 NER_HUB_DATASET = "unimelb-nlp/wikiann"
 NER_HUB_FALLBACK = "google/xtreme"

@@ -1,4 +1,4 @@
-"""XNLI / MultiNLI data: the label set, the model-config label mapping, and validating readers.
+"""XNLI / MultiNLI data: the label set and validating readers.
 
 Every loader returns ``(dataset, stats)``: a ``datasets.Dataset`` with the columns ``id``
 (``f"{language}-{index}"``, the key of prediction files), ``premise``, ``hypothesis`` and ``label``
@@ -12,19 +12,17 @@ XNLI/MultiNLI file, tsv or jsonl (``gold_label``, ``sentence1``, ``sentence2`` a
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import logging
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xladjust.data.hub import HubSource, load_first
-from xladjust.data.languages import XNLI_LANGUAGES
+from xladjust.data.languages import check_language
 from xladjust.errors import InputError
+from xladjust.tasks.records import check_columns, file_format, iter_delimited, iter_json_records, read_header
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +36,6 @@ NLI_HUB_DATASETS = {"xnli": "facebook/xnli", "multi_nli": "nyu-mll/multi_nli"}
 NLI_COLUMNS = ("premise", "hypothesis", "label")
 _ORIGINAL_COLUMNS = ("gold_label", "sentence1", "sentence2")
 _NO_GOLD_LABEL = "-"  # original XNLI/MultiNLI tsv: the annotators reached no consensus
-# MultiNLI ships its tsv files as .txt.
-_FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".json": "json", ".jsonl": "json"}
 
 
 @dataclass
@@ -58,47 +54,7 @@ class NliLoadStats:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Label mapping of a model config (shared with the NER task)
-
-
-_DEFAULT_LABEL = re.compile(r"LABEL_(\d+)")
-
-
-def set_label_mapping(config: Any, labels: Sequence[str]) -> None:
-    """Write ``id2label``/``label2id`` for ``labels`` (in id order) into a ``PretrainedConfig``."""
-    config.id2label = dict(enumerate(labels))
-    config.label2id = {name: i for i, name in enumerate(labels)}
-
-
-def check_label_mapping(config: Any, labels: Sequence[str], model_name: str) -> bool:
-    """Check a config's label mapping against ``labels``; return whether the head was trained on them.
-
-    A config with the generic ``LABEL_0, LABEL_1, ...`` names (a pretrained encoder, no task head yet)
-    passes and returns False. Named labels must equal ``labels`` in the same id order (case-insensitive:
-    some checkpoints write ``ENTAILMENT``); anything else raises :class:`InputError` naming the model,
-    because evaluating a head whose ids mean different classes gives silently wrong scores.
-    """
-    id2label = {int(k): str(v) for k, v in (getattr(config, "id2label", None) or {}).items()}
-    if all((m := _DEFAULT_LABEL.fullmatch(name)) and int(m.group(1)) == i for i, name in id2label.items()):
-        return False
-    expected = dict(enumerate(labels))
-    if {i: name.lower() for i, name in id2label.items()} != {i: name.lower() for i, name in expected.items()}:
-        found = ", ".join(f"{i}={id2label[i]}" for i in sorted(id2label))
-        wanted = ", ".join(f"{i}={name}" for i, name in expected.items())
-        raise InputError(
-            f"model {model_name} has the label mapping {{{found}}} but this task needs {{{wanted}}}; "
-            "use a model fine-tuned with this label order, or a pretrained encoder without a task head"
-        )
-    return True
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Labels and languages
-
-
-def check_language(language: str, known: Sequence[str] = XNLI_LANGUAGES, what: str = "XNLI") -> None:
-    if language not in known:
-        raise InputError(f"unknown language {language!r}; {what} languages: {', '.join(known)}")
 
 
 def parse_nli_label(value: Any) -> int | None:
@@ -127,87 +83,7 @@ def _unknown_label(value: Any, path: str | Path, line: int | None, where: str = 
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# File reading (JSON helpers are shared with the NER readers)
-
-
-def iter_json_records(path: str | Path) -> Iterator[tuple[int | None, int, dict[str, Any]]]:
-    """Yield ``(line, record_number, record)`` from JSON lines, or from a JSON array (line is then None).
-
-    ``.json`` files may be either, as for ``datasets``' json loader: an array when the first character
-    is ``[``. Records are numbered from 1.
-    """
-    with open(path, encoding="utf-8-sig") as f:
-        text = f.read()
-    if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg}", path, e.lineno) from None
-        for number, record in enumerate(records, start=1):
-            if not isinstance(record, dict):
-                raise InputError(f"record {number}: expected a JSON object, found {type(record).__name__}", path)
-            yield None, number, record
-        return
-    number = 0
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON: {e.msg}", path, line_number) from None
-        if not isinstance(record, dict):
-            raise InputError(f"expected a JSON object, found {type(record).__name__}", path, line_number)
-        number += 1
-        yield line_number, number, record
-
-
-def _csv_reader(f: Any, fmt: str) -> Any:
-    if fmt == "tsv":
-        # XNLI and MultiNLI sentences contain unbalanced quotes: tsv fields are never quoted.
-        return csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-    return csv.reader(f)
-
-
-def _header(path: str | Path, fmt: str) -> list[str]:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        return [name.strip() for name in next(_csv_reader(f, fmt), [])]
-
-
-def _iter_delimited(path: str | Path, fmt: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line, row)`` of a csv/tsv file with a header line; the header is line 1.
-
-    For a quoted csv field spanning lines, the line is the one where the row ends.
-    """
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = _csv_reader(f, fmt)
-        header = [name.strip() for name in next(reader, [])]
-        if not header:
-            raise InputError("empty file, expected a header line", path, 1)
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) != len(header):
-                raise InputError(
-                    f"expected {len(header)} fields as in the header, found {len(row)}", path, reader.line_num
-                )
-            yield reader.line_num, dict(zip(header, row, strict=True))
-
-
-def _missing_columns(path: str | Path, columns: Sequence[str], required: Sequence[str], line: int | None) -> None:
-    missing = [name for name in required if name not in columns]
-    if missing:
-        raise InputError(
-            f"missing required column(s) {', '.join(missing)}; found: {', '.join(columns) or 'none'}", path, line
-        )
-
-
-def file_format(path: str | Path, fmt: str | None = None) -> str:
-    """``csv``, ``tsv`` or ``json`` from ``fmt`` or the file suffix."""
-    fmt = fmt or _FILE_FORMATS.get(Path(path).suffix.lower())
-    if fmt not in ("csv", "tsv", "json"):
-        raise InputError(f"cannot tell the format from the suffix; use one of {', '.join(_FILE_FORMATS)}", path)
-    return fmt
+# File reading
 
 
 def read_nli_file(path: str | Path, language: str, fmt: str | None = None) -> tuple[Any, NliLoadStats]:
@@ -233,10 +109,10 @@ def read_nli_file(path: str | Path, language: str, fmt: str | None = None) -> tu
         # Records of a JSON array have no line: they are named by number instead.
         rows = ((line, "" if line is not None else f"record {n}: ", r) for line, n, r in iter_json_records(path))
     else:
-        header = _header(path, fmt)
+        header = read_header(path, fmt)
         if not _is_original(header):
-            _missing_columns(path, header, NLI_COLUMNS, 1)
-        rows = ((line, "", row) for line, row in _iter_delimited(path, fmt))
+            check_columns(path, header, NLI_COLUMNS, 1)
+        rows = ((line, "", row) for line, row in iter_delimited(path, fmt))
 
     for line, where, record in rows:
         stats.rows_read += 1
@@ -349,7 +225,7 @@ def normalize_hub_nli(dataset: Any, language: str, source: str = "hub") -> tuple
     from datasets import ClassLabel
 
     check_language(language)
-    _missing_columns(source, list(dataset.column_names), NLI_COLUMNS, None)
+    check_columns(source, list(dataset.column_names), NLI_COLUMNS, None)
     feature = dataset.features["label"]
     if isinstance(feature, ClassLabel) and list(feature.names) != NLI_LABELS:
         raise InputError(f"label names {feature.names} differ from {NLI_LABELS}", source)

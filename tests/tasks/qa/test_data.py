@@ -17,7 +17,7 @@ from xladjust.tasks.qa.data import (
     answer_language,
     load_eval_set,
     read_qa_file,
-    resolve_eval_set,
+    resolve_set_spec,
 )
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "qa"
@@ -288,13 +288,13 @@ def test_unlabelled_hub_split_is_refused(monkeypatch):
 
 
 def test_resolve_hub_sets():
-    xquad = resolve_eval_set("xquad.es")
+    xquad = resolve_set_spec("xquad.es")
     assert (xquad.hub_name, xquad.hub_config, xquad.split) == ("google/xquad", "xquad.es", "validation")
-    mlqa = resolve_eval_set("mlqa.es.en")
+    mlqa = resolve_set_spec("mlqa.es.en")
     assert (mlqa.hub_name, mlqa.hub_config, mlqa.split) == ("facebook/mlqa", "mlqa.es.en", "test")
     assert (mlqa.context_language, mlqa.question_language, mlqa.answer_language) == ("es", "en", "es")
-    assert resolve_eval_set("mlqa.es.en:validation").split == "validation"
-    tydi = resolve_eval_set("tydiqa.ru")
+    assert resolve_set_spec("mlqa.es.en:validation").split == "validation"
+    tydi = resolve_set_spec("tydiqa.ru")
     assert (tydi.hub_name, tydi.hub_config, tydi.split) == (
         "google-research-datasets/tydiqa",
         "secondary_task",
@@ -331,17 +331,17 @@ def test_answer_language():
 )
 def test_unknown_eval_sets(name, expected):
     with pytest.raises(InputError, match="evaluation set") as caught:
-        resolve_eval_set(name)
+        resolve_set_spec(name)
     assert expected in str(caught.value)
 
 
 def test_local_override_loads_the_file():
     path = FIXTURES / "dev.hi.json"
-    eval_set = resolve_eval_set(f"mlqa.hi.en = {path}")
+    eval_set = resolve_set_spec(f"mlqa.hi.en = {path}")
     assert (eval_set.name, eval_set.path, eval_set.answer_language) == ("mlqa.hi.en", str(path), "hi")
     assert load_eval_set(eval_set)["id"][:2] == ["hi-001", "hi-002"]
     # A local file may hold a language the Hub set lacks, as long as the metric knows it.
-    assert resolve_eval_set(f"mlqa.ru.ru={path}").answer_language == "ru"
+    assert resolve_set_spec(f"mlqa.ru.ru={path}").answer_language == "ru"
 
 
 def test_local_tydi_file_is_filtered_by_id_prefix(tmp_path):

@@ -3,7 +3,7 @@
 Every reader returns a ``datasets.Dataset`` with the flattened Hugging Face columns ``id, title, context,
 question, answers`` where ``answers = {"text": [...], "answer_start": [...]}`` (``QA_FEATURES``).
 
-Evaluation-set names (``resolve_eval_set``), optionally followed by ``:SPLIT``:
+Evaluation-set names (``resolve_set_spec``), optionally followed by ``:SPLIT``:
 
 - ``xquad.L`` -> Hub ``google/xquad``, config ``xquad.L``, split ``validation`` (the only split); else
   ``google/xtreme`` config ``XQuAD.L``.
@@ -289,7 +289,7 @@ def _flat_answers(answers: Any, fail) -> tuple[list, list]:
 
 
 @dataclass(frozen=True)
-class EvalSet:
+class QaSetSpec:
     """A resolved evaluation-set name: where the data comes from and which languages it is in."""
 
     name: str  # canonical name without split or path, e.g. "mlqa.es.en"
@@ -331,7 +331,7 @@ _BENCHMARKS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def resolve_eval_set(spec: str) -> EvalSet:
+def resolve_set_spec(spec: str) -> QaSetSpec:
     """Resolve ``xquad.L``, ``mlqa.C.Q``, ``tydiqa.L`` (optionally ``:SPLIT``) or ``NAME=PATH`` (see module doc)."""
     name, separator, path = (part.strip() for part in spec.partition("="))
     match = _NAME.match(name)
@@ -374,7 +374,7 @@ def resolve_eval_set(spec: str) -> EvalSet:
         hub_config, id_prefix = "secondary_task", TYDIQA_LANGUAGE_NAMES[languages[0]] + "-"
     else:
         hub_config, id_prefix = canonical, None
-    return EvalSet(
+    return QaSetSpec(
         name=canonical,
         benchmark=benchmark,
         context_language=languages[0],
@@ -389,10 +389,10 @@ def resolve_eval_set(spec: str) -> EvalSet:
 
 def answer_language(eval_set_name: str) -> str:
     """Language of the answers of an evaluation set (for ``mlqa.C.Q``: C, the context language)."""
-    return resolve_eval_set(eval_set_name).answer_language
+    return resolve_set_spec(eval_set_name).answer_language
 
 
-def eval_set_sources(eval_set: EvalSet) -> list[HubSource]:
+def eval_set_sources(eval_set: QaSetSpec) -> list[HubSource]:
     """Where a set is read from on the Hub, in order (see the module docstring)."""
     main = HubSource(eval_set.hub_name, eval_set.hub_config, eval_set.split)
     if eval_set.benchmark == "mlqa":
@@ -405,14 +405,14 @@ def eval_set_sources(eval_set: EvalSet) -> list[HubSource]:
     return [main]
 
 
-def load_eval_set(eval_set: EvalSet | str, cache_dir: str | None = None) -> datasets.Dataset:
+def load_eval_set(eval_set: QaSetSpec | str, cache_dir: str | None = None) -> datasets.Dataset:
     """Load an evaluation set with ``QA_FEATURES`` columns: the local file if overridden, else from the Hub.
 
     TyDi data is filtered to the set's language by question-id prefix; a local TyDi file whose ids carry no
     language prefix at all is taken to be one language already and kept whole.
     """
     if isinstance(eval_set, str):
-        eval_set = resolve_eval_set(eval_set)
+        eval_set = resolve_set_spec(eval_set)
     if eval_set.path is not None:
         dataset = read_qa_file(eval_set.path)
     else:
@@ -442,7 +442,7 @@ def standardize_columns(dataset: datasets.Dataset) -> datasets.Dataset:
     return dataset.select_columns(list(QA_COLUMNS)).cast(QA_FEATURES)
 
 
-def _filter_tydi_language(dataset: datasets.Dataset, eval_set: EvalSet) -> datasets.Dataset:
+def _filter_tydi_language(dataset: datasets.Dataset, eval_set: QaSetSpec) -> datasets.Dataset:
     prefixes = tuple(name + "-" for name in TYDIQA_LANGUAGE_NAMES.values())
     ids = dataset["id"]
     if eval_set.path is not None and not any(question_id.startswith(prefixes) for question_id in ids):

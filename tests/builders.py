@@ -1,0 +1,141 @@
+"""Shared test builders: command lines of the scripts on the fixtures, small models, a script in a subprocess.
+
+Test modules import from here (and from conftest's fixtures), never from each other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from transformers import BertConfig, BertModel
+
+from tests.launch import ROOT
+from tests.tiny_models import FIXTURES, wordpiece_tokenizer
+from xladjust.adjust.continual import ContinualAlignment, ContinualLearningArguments, build_continual_alignment
+
+PARALLEL = FIXTURES / "parallel"
+NLI = FIXTURES / "nli"
+NER = FIXTURES / "ner"
+
+
+def adjust_args(model, output_dir, languages=("es", "ru"), alignments=True, *extra: str) -> list[str]:
+    args = ["--model_name_or_path", str(model), "--output_dir", str(output_dir), "--languages", *languages]
+    args += ["--parallel_files", *[str(PARALLEL / f"{lang}-en.txt") for lang in languages]]
+    if alignments:
+        args += ["--alignment_files", *[str(PARALLEL / f"{lang}-en.align") for lang in languages]]
+    args += ["--per_device_train_batch_size", "4", "--learning_rate", "2e-3", "--logging_steps", "2"]
+    args += ["--disable_tqdm", "true", "--save_strategy", "no", "--seed", "1"]
+    return args + list(extra)
+
+
+CONTINUAL = [
+    "--align_languages",
+    "es",
+    "--align_parallel_file",
+    str(PARALLEL / "es-en.txt"),
+    "--align_alignment_file",
+    str(PARALLEL / "es-en.align"),
+    "--align_batch_size",
+    "4",
+]
+
+
+def xnli_args(model: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--train_file",
+        str(NLI / "train.en.jsonl"),
+        "--validation_files",
+        str(NLI / "dev.{lang}.jsonl"),
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "1",
+        "--report_to",
+        "none",
+        *extra,
+    ]
+
+
+def ner_args(model: Path, output: Path, *extra: str) -> list[str]:
+    return [
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--train_file",
+        str(NER / "train.en.jsonl"),
+        "--test_files",
+        str(NER / "test.{lang}.conll"),
+        "--per_device_train_batch_size",
+        "8",
+        "--per_device_eval_batch_size",
+        "16",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "1",
+        *extra,
+    ]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def run_script(script: str, args: list[str], kill_after: int | None = None) -> subprocess.CompletedProcess:
+    prefix = [str(ROOT / "tests" / "kill_after_checkpoint.py"), str(kill_after)] if kill_after else []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, *prefix, str(ROOT / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def save_word_level_bert(path: Path, hidden: int = 64) -> Path:
+    """A wider tiny BERT with whole-word pieces: tiny_bert's 400 pieces spell English out letter by letter, and
+    from letters its 32 dimensions do not learn NLI in a few seconds."""
+    tokenizer = wordpiece_tokenizer(vocab_size=4000)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def continual_for(model, tokenizer, output_dir: Path, **options) -> ContinualAlignment:
+    args = ContinualLearningArguments(
+        align_languages=["es"],
+        align_parallel_file=[str(PARALLEL / "es-en.txt")],
+        align_alignment_file=[str(PARALLEL / "es-en.align")],
+        **{"align_batch_size": 4, **options},
+    )
+    return build_continual_alignment(args, model, tokenizer, seed=0, output_dir=str(output_dir))
