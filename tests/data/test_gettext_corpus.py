@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.command_line import exit_status
 from tests.mo_files import context, plural, write_mo
-from xladjust.cli import run_main
 from xladjust.data import gettext_corpus
 from xladjust.data.gettext_corpus import (
     DROP_REASONS,
@@ -487,30 +487,21 @@ def test_invalid_settings(locale_root: Path, tmp_path: Path, settings: dict, mes
         build(locale_root, tmp_path / "corpus", **settings)
 
 
-def cli(argv: list[str]) -> int:
-    """The exit status of the command line: ``run_main`` turns an InputError into one line on stderr and 2."""
-    try:
-        run_main(lambda: main(argv))
-    except SystemExit as exit:
-        return exit.code
-    return 0
-
-
 def test_cli(locale_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     output = tmp_path / "corpus"
     argv = ["--languages", "es", "ru", "--output_dir", str(output), "--search_paths", str(locale_root)]
-    assert cli([*argv, "--heldout_fraction", "0"]) == 0
+    assert exit_status(main, [*argv, "--heldout_fraction", "0"]) == 0
     assert set(lines(output / "es-en.train.txt")) == ES_EXPECTED
     assert json.loads((output / "manifest.json").read_text())["settings"]["languages"] == ["es", "ru"]
 
-    assert cli(argv) == 2
+    assert exit_status(main, argv) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"error: {output}: the output folder holds a run with other settings")
     assert "Traceback" not in error
     assert "(--heldout_fraction: 0.0 → 0.1)" in error and len(error.splitlines()) == 1
-    assert cli([*argv[:3], "de", *argv[3:], "--overwrite"]) == 2
+    assert exit_status(main, [*argv[:3], "de", *argv[3:], "--overwrite"]) == 2
     assert "error: no gettext catalogs (.mo files) found for de; searched " in capsys.readouterr().err
-    assert cli([*argv, "--overwrite_output_dir"]) == 0
+    assert exit_status(main, [*argv, "--overwrite_output_dir"]) == 0
     assert json.loads((output / "manifest.json").read_text())["settings"]["heldout_fraction"] == 0.1
 
 
