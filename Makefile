@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 demo: install
-	$(BIN)/python -m xladjust.offline.demo --output_dir demo_output
+	$(BIN)/python run_demo.py --output_dir demo_output
 
 bench: install
 	$(BIN)/python benchmarks/bench_adjust.py

@@ -14,8 +14,7 @@ from PIL import Image
 import run_adjust
 import run_analysis
 from tests.conftest import PARALLEL
-from tests.data import test_tatoeba
-from tests.tiny_models import FIXTURES
+from tests.tatoeba_files import TATOEBA, fake_tatoeba_hub
 from xladjust.data import parallel, word_alignment
 from xladjust.data.languages import TATOEBA_CODES
 from xladjust.errors import InputError
@@ -156,8 +155,10 @@ def test_bad_model_list_is_a_clear_error(tmp_path):
         run_analysis.main(["--models", "justapath", "--output_dir", str(tmp_path), *data_args("es")])
 
 
-TATOEBA = FIXTURES / "tatoeba"
-hub = test_tatoeba.hub  # the fake Hub: mteb/tatoeba-bitext-mining and google/xtreme laid out as parquet folders
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """The fake Hub: mteb/tatoeba-bitext-mining and google/xtreme laid out as parquet folders."""
+    return fake_tatoeba_hub(tmp_path / "hub", monkeypatch)
 
 
 @pytest.fixture

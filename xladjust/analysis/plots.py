@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from xladjust.analysis.word_distances import DistanceTable, compare_models
+from xladjust.io import atomic_path
 
 DPI = 120
 PANEL_SIZE = (4.4, 3.4)  # inches per model panel: ≥ 500 × 400 px at DPI 120 even for a single model
@@ -61,10 +62,10 @@ def _finish(ax: Axes) -> None:
 
 
 def _save(figure: Figure, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, format="png")
-    return path
+    """The PNG written whole or not at all (its folder created)."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=DPI, format="png")
+    return Path(path)
 
 
 def _check_models(results_by_model: Mapping[str, DistanceTable]) -> None:
@@ -150,11 +151,16 @@ def plot_change_histograms(
 
 
 def plot_language_figures(
-    results_by_model: Mapping[str, DistanceTable], language: str, metric: str, out_dir: str | Path
+    results_by_model: Mapping[str, DistanceTable],
+    language: str,
+    metric: str,
+    out_dir: str | Path,
+    model_pairs: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, Path]:
     """All figures of one language in ``out_dir`` as ``{language}_{metric}_{kind}.png``; kind → path.
 
-    The change figure is left out when there is a single model.
+    The change figure (of ``model_pairs``, see :func:`plot_change_histograms`) is left out when there is a single
+    model.
     """
     out_dir = Path(out_dir)
     paths = {
@@ -165,6 +171,6 @@ def plot_language_figures(
     }
     if len(results_by_model) > 1:
         paths["changes"] = plot_change_histograms(
-            results_by_model, language, metric, out_dir / f"{language}_{metric}_changes.png"
+            results_by_model, language, metric, out_dir / f"{language}_{metric}_changes.png", model_pairs
         )
     return paths

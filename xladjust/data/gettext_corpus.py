@@ -45,6 +45,13 @@ Lines are written in hash order (a shuffle that is stable under additions).
 ``manifest.json`` records the settings and, per language, the locale directories, every catalog read with its
 entries and its pairs (those that pass the per-entry rules, before de-duplication), unreadable catalogs (skipped
 with a warning), every drop count, and the final train / held-out counts.
+
+The output folder is a run folder like the scripts' (``run.json``, :mod:`xladjust.run_folder`, docs/run_folders.md):
+its settings are the options above, with the catalogs found under each search path as a content fingerprint. A
+rerun with the same settings and catalogs is a no-op that says so; an interrupted build is built again; other
+settings (or catalogs that changed) are refused unless ``--overwrite_output_dir`` (alias ``--overwrite``).
+
+    python -m xladjust.data.gettext_corpus --output_dir corpus --languages es ru vi hi
 """
 
 from __future__ import annotations
@@ -52,11 +59,9 @@ from __future__ import annotations
 import argparse
 import codecs
 import hashlib
-import json
 import logging
 import re
 import struct
-import sys
 import time
 import unicodedata
 from collections import Counter
@@ -64,9 +69,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from xladjust.cli import configure_logging, run_main
 from xladjust.data.languages import PAPER_LANGUAGES
 from xladjust.data.text import word_tokenize
 from xladjust.errors import InputError
+from xladjust.io import write_json, write_lines
+from xladjust.run_folder import fingerprint, start_run
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +83,7 @@ DEFAULT_HELDOUT_FRACTION = 0.1
 DEFAULT_SEED = 0
 DEFAULT_MIN_WORDS = 3
 MANIFEST_NAME = "manifest.json"
+RUN_SCRIPT = "python -m xladjust.data.gettext_corpus"
 
 ENTRY_DROP_REASONS = (
     "plural",
@@ -358,12 +367,14 @@ def is_heldout(english: str, heldout_fraction: float, seed: int = DEFAULT_SEED) 
 
 
 @dataclass
-class LanguageCorpus:
+class CatalogPairs:
+    """The cleaned, de-duplicated pairs of one language's catalogs, and its entry of ``manifest.json``."""
+
     pairs: list[tuple[str, str]]  # (target, English), tokens joined by single spaces
     manifest: dict
 
 
-def collect_language(language: str, catalogs: Sequence[Path], min_words: int = DEFAULT_MIN_WORDS) -> LanguageCorpus:
+def collect_language(language: str, catalogs: Sequence[Path], min_words: int = DEFAULT_MIN_WORDS) -> CatalogPairs:
     """Read, clean and de-duplicate the pairs of one language's catalogs."""
     drops = Counter({reason: 0 for reason in DROP_REASONS})
     seen: Counter[tuple[str, str]] = Counter()
@@ -402,17 +413,20 @@ def collect_language(language: str, catalogs: Sequence[Path], min_words: int = D
         "dropped": dict(drops),
         "pairs": len(kept),
     }
-    return LanguageCorpus(kept, manifest)
+    return CatalogPairs(kept, manifest)
 
 
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InputError("the output directory is a file", output_dir)
-    if output_dir.is_dir() and not overwrite:
-        contents = sorted(child.name for child in output_dir.iterdir())
-        if contents:
-            shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
-            raise InputError(f"the output directory is not empty ({shown}); pass --overwrite to replace", output_dir)
+def catalog_fingerprints(languages: Sequence[str], search_paths: Sequence[str]) -> list[dict[str, str]]:
+    """Per search path, a sha256 of the names and contents of the catalogs of ``languages`` under it: the run
+    record's inputs, so that a rerun after the machine's catalogs changed builds the corpus again."""
+    inputs = []
+    for search_path in search_paths:
+        catalogs = sorted({catalog for language in languages for catalog in find_catalogs(language, [search_path])})
+        digest = hashlib.sha256()
+        for catalog in catalogs:
+            digest.update(f"{catalog.relative_to(search_path)}\0{fingerprint(str(catalog))}\0".encode())
+        inputs.append({"path": search_path, "sha256": digest.hexdigest()})
+    return inputs
 
 
 def build_corpus(
@@ -426,7 +440,9 @@ def build_corpus(
 ) -> dict:
     """Write ``{lang}-en.train.txt``, ``{lang}-en.heldout.txt`` and ``manifest.json``; return the manifest.
 
-    Everything is checked (settings, output directory, catalogs of every language) before anything is written.
+    Settings and catalogs of every language are checked before anything is written. ``output_dir`` is a run
+    folder (``run.json``, :mod:`xladjust.run_folder`): a finished build with the same settings and catalogs is
+    returned untouched, an unfinished one is built again, another one is refused unless ``overwrite``.
     """
     languages = list(dict.fromkeys(languages))
     if not languages:
@@ -442,7 +458,8 @@ def build_corpus(
     if not search_paths:
         raise InputError("no search paths given")
     output_dir = Path(output_dir)
-    _check_output_dir(output_dir, overwrite)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError("the output directory is a file", output_dir)
 
     catalogs = {language: find_catalogs(language, search_paths) for language in languages}
     missing = [language for language in languages if not catalogs[language]]
@@ -452,6 +469,16 @@ def build_corpus(
         )
         raise InputError(f"no gettext catalogs (.mo files) found for {', '.join(missing)}; searched {searched}")
 
+    inputs = {
+        "languages": languages,
+        "search_paths": catalog_fingerprints(languages, search_paths),
+        "heldout_fraction": heldout_fraction,
+        "seed": seed,
+        "min_words": min_words,
+    }
+    run = start_run(RUN_SCRIPT, [inputs], str(output_dir), overwrite=overwrite, results_file=MANIFEST_NAME)
+    if run.finished:
+        return run.results
     settings = {
         "languages": languages,
         "search_paths": search_paths,
@@ -469,7 +496,7 @@ def build_corpus(
         ordered = sorted(corpus.pairs, key=lambda pair: (split_point(pair[1], seed), pair[1]))
         train, heldout = [], []
         for target, english in ordered:
-            (heldout if is_heldout(english, heldout_fraction, seed) else train).append(f"{target} ||| {english}\n")
+            (heldout if is_heldout(english, heldout_fraction, seed) else train).append(f"{target} ||| {english}")
         outputs[language] = (train, heldout)
         entry = corpus.manifest
         entry["locale_dirs"] = sorted({str(Path(item["path"]).parent.parent) for item in entry["catalogs"]})
@@ -486,14 +513,12 @@ def build_corpus(
             *(time.perf_counter() - started, dropped or "none"),
         )
 
-    output_dir.mkdir(parents=True, exist_ok=True)
     for language, (train, heldout) in outputs.items():
         files = manifest["languages"][language]["files"]
-        (output_dir / files["train"]).write_text("".join(train), encoding="utf-8")
-        (output_dir / files["heldout"]).write_text("".join(heldout), encoding="utf-8")
-    (output_dir / MANIFEST_NAME).write_text(
-        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+        write_lines(output_dir / files["train"], train)
+        write_lines(output_dir / files["heldout"], heldout)
+    write_json(output_dir / MANIFEST_NAME, manifest, sort_keys=False)
+    run.finish()
     logger.info("wrote %s", output_dir)
     return manifest
 
@@ -513,28 +538,30 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--heldout_fraction", type=float, default=DEFAULT_HELDOUT_FRACTION)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="changes which English messages are held out")
     parser.add_argument("--min_words", type=int, default=DEFAULT_MIN_WORDS, help="tokens with a letter, per side")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output directory")
+    parser.add_argument(
+        "--overwrite_output_dir",
+        "--overwrite",
+        dest="overwrite",
+        action="store_true",
+        help="start again from scratch in an output directory that holds another build (or other files)",
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Command line: build the corpus; a mistake raises :class:`InputError` (one line and exit 2 from ``run_main``)."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        build_corpus(
-            args.languages,
-            args.output_dir,
-            search_paths=args.search_paths,
-            heldout_fraction=args.heldout_fraction,
-            seed=args.seed,
-            min_words=args.min_words,
-            overwrite=args.overwrite,
-        )
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    configure_logging()
+    return build_corpus(
+        args.languages,
+        args.output_dir,
+        search_paths=args.search_paths,
+        heldout_fraction=args.heldout_fraction,
+        seed=args.seed,
+        min_words=args.min_words,
+        overwrite=args.overwrite,
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

