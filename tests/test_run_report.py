@@ -10,15 +10,11 @@ import numpy as np
 import pytest
 
 import run_report
+from tests.study_helpers import cells_by_key, write_jsonl
 from xladjust.errors import InputError
 from xladjust.study.results import set_language
 
 LABELS = ["entailment", "neutral", "contradiction"]
-
-
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def nli_records(language: str, correct: np.ndarray) -> list[dict]:
@@ -43,10 +39,6 @@ def make_xnli_study(root: Path, improvement: float = 0.3, n: int = 300) -> None:
                 write_jsonl(folder / "predictions" / f"predict_{lang}.jsonl", nli_records(lang, correct))
                 write_jsonl(folder / "predictions" / f"eval_{lang}.jsonl", nli_records(lang, ~correct))
             (folder / "all_results.json").write_text("{}")
-
-
-def cells_by_key(cells) -> dict:
-    return {(c.task, c.eval_set, c.variant): c for c in cells}
 
 
 def test_layout_differences_tests_and_outputs(tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 from xladjust.analysis.significance import CORRECTIONS, STATISTICS, TESTS, per_seed_scores, seed_test
 from xladjust.io import write_text
 from xladjust.run_folder import describe_status, run_status
-from xladjust.study.matrix import VARIANTS
+from xladjust.study.config import VARIANTS
 from xladjust.study.results import (
     ModelChange,
     ModelDistances,
@@ -180,7 +180,7 @@ def cell_text(cell: Cell) -> str:
 
 def variant_order(cells: Sequence[Cell], baseline: str) -> list[str]:
     """The variants of ``cells`` in one fixed order for every task: the baseline, then the study's built-in
-    variants in :data:`~xladjust.study.matrix.VARIANTS` order, then any other by name."""
+    variants in :data:`~xladjust.study.config.VARIANTS` order, then any other by name."""
     known = {name: i for i, name in enumerate(VARIANTS)}
     return sorted({c.variant for c in cells}, key=lambda v: (v != baseline, known.get(v, len(known)), v))
 
