@@ -22,8 +22,8 @@ from xladjust.study.config import VARIANTS
 from xladjust.study.results import (
     ModelChange,
     ModelDistances,
-    Run,
     SetScores,
+    StudyRun,
     read_retrieval,
     read_run,
     set_group,
@@ -78,7 +78,7 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def build_cells(
-    runs: Sequence[Run], args: argparse.Namespace
+    runs: Sequence[StudyRun], args: argparse.Namespace
 ) -> tuple[list[Cell], dict[tuple[str, str, str], dict[int, SetScores]]]:
     data: dict[tuple[str, str, str], dict[int, SetScores]] = defaultdict(dict)
     pairs: dict[tuple[str, str], int] = {}
