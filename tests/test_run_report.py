@@ -13,6 +13,7 @@ import run_report
 from tests.study_helpers import cells_by_key, write_jsonl
 from xladjust.errors import InputError
 from xladjust.study.results import set_language
+from xladjust.study.statistics import ReportSettings
 
 LABELS = ["entailment", "neutral", "contradiction"]
 
@@ -286,3 +287,10 @@ def test_rerun_and_interrupted_runs(tmp_path, capsys, caplog):
     with pytest.raises(InputError, match="--samples: 50 → 60"):
         run_report.main([*args[:-1], "60"])
     run_report.main([*args[:-1], "60", "--overwrite_output_dir"])
+
+
+def test_the_flags_defaults_are_the_settings_defaults():
+    parsed = run_report.settings_from(run_report.parse_args(["--output_dir", "r"]))
+    assert parsed == ReportSettings(output_dir="r")
+    with pytest.raises(InputError, match="correction must be one of"):
+        ReportSettings(output_dir="r", correction="bonferoni")
