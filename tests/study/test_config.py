@@ -125,6 +125,12 @@ def test_the_shipped_configs_load_and_keep_the_manifest_format():
     assert bare.xsr is None and not any(step.key["task"] == "xsr" for step in build_steps(bare))
 
 
+def test_a_tree_built_in_code_gives_its_keys():
+    config = StudyConfig(model_name_or_path="m", seeds=[4])
+    assert config.as_dict()["seeds"] == [4] and config.as_dict()["adjust"] == {"args": {}, "seeds": None}
+    assert study_config.build_config(config.as_dict()) == config
+
+
 def test_every_config_key_is_documented():
     def sections(cls: type) -> list[type]:
         found = [cls]

@@ -255,8 +255,20 @@ class StudyConfig:
 
     def as_dict(self) -> dict[str, Any]:
         """The config as the file and ``--set`` gave it (``extends`` merged), with ``output_dir``: what
-        ``study_manifest.json`` records."""
-        return {**copy.deepcopy(self.raw or {}), "output_dir": self.output_dir}
+        ``study_manifest.json`` records (a tree built in code, without ``raw``: every key with its value)."""
+        raw = copy.deepcopy(self.raw) if self.raw is not None else _plain(self)
+        return {**raw, "output_dir": self.output_dir}
+
+
+def _plain(value: Any) -> Any:
+    """A section as JSON-like data: its config keys, recursively."""
+    if is_dataclass(value):
+        return {name: _plain(getattr(value, name)) for name in schema_fields(type(value))}
+    if isinstance(value, dict):
+        return {name: _plain(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _resolve_variants(config: StudyConfig) -> list[Variant]:
@@ -266,7 +278,7 @@ def _resolve_variants(config: StudyConfig) -> list[Variant]:
     if unknown:
         hint = _close_match(unknown[0], specs)
         raise InputError(
-            f"unknown variant(s) {unknown}; known: {', '.join(specs)} (add them to variant_specs)"
+            f"variants: unknown variant(s) {unknown}; known: {', '.join(specs)} (add them to variant_specs)"
             + (f"; did you mean {hint}?" if hint else "")
         )
     variants = []
