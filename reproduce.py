@@ -12,10 +12,11 @@ time. A step whose ``run.json`` says ``finished`` is done and skipped, so an int
 stopped. A step that crashed or was killed is run again with the same command: the script resumes it from its last
 ``checkpoint-*`` folder, or starts it again if it saved none (docs/run_folders.md); a step whose settings changed
 is refused by its script (its log names the settings). ``--only`` keeps the matching steps and what they depend
-on (the adjustment an adjusted-encoder task run starts from). The layout of the output folder and the config
-schema are in :mod:`xladjust.study.matrix`; ``study_manifest.json`` lists every step with its coordinates
-(task, variant, language, seed), folder and status, and is what run_report.py reads. Each step's output goes to
-``OUTPUT_DIR/logs/STEP.log``. At the end run_report.py writes ``OUTPUT_DIR/report/`` (``--no_report`` skips it).
+on (the adjustment an adjusted-encoder task run starts from). The layout of the output folder is in
+:mod:`xladjust.study.matrix`, the config's keys in :mod:`xladjust.study.config` (a misspelt key is an error);
+``study_manifest.json`` lists every step with its coordinates (task, variant, language, seed), folder and status,
+and is what run_report.py reads. Each step's output goes to ``OUTPUT_DIR/logs/STEP.log``. At the end
+run_report.py writes ``OUTPUT_DIR/report/`` (``--no_report`` skips it).
 
 How long the full study takes on one GPU — an **estimate**, not a measurement, for mBERT-base on one A100/H100
 class GPU with bf16: adjustment at roughly 100–200 pairs/s (two encoder passes for the pair plus the frozen
@@ -33,7 +34,8 @@ A small slice (minutes): one language, one task, one seed, a few hundred steps::
     python reproduce.py --config configs/paper.json --only task=ner language=es seed=1 variant=original,adjusted \\
         --set tasks.ner.args.max_steps=200 --set adjust.args.max_train_pairs=2000
 
-``--set PATH=JSON`` overrides a config entry (dots separate keys; the value is parsed as JSON, else a string).
+``--set PATH=JSON`` overrides a config entry (dots separate keys; the value is parsed as JSON, else a string; the
+path must be a config key).
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from xladjust.cli import configure_logging, run_main
 from xladjust.errors import InputError
-from xladjust.study.matrix import build_steps, load_config, parse_filters, render_args, select
-from xladjust.study.runner import apply_overrides, run_steps, write_manifest
+from xladjust.study.config import load_config
+from xladjust.study.matrix import build_steps, parse_filters, render_args, select
+from xladjust.study.runner import run_steps, write_manifest
 
 ROOT = Path(__file__).resolve().parent
 logger = logging.getLogger("reproduce")
@@ -72,11 +75,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    config = apply_overrides(load_config(args.config), args.overrides)
-    if args.output_dir:
-        config["output_dir"] = args.output_dir
-    root = config.setdefault("output_dir", "out/study")
-    launcher = config.get("launcher", ["accelerate", "launch"])
+    config = load_config(args.config, args.overrides, output_dir=args.output_dir)
+    root, launcher = config.output_dir, config.launcher
     all_steps = build_steps(config)
     steps = select(all_steps, parse_filters(args.only))
     if args.dry_run:
@@ -95,13 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         on_finish=lambda: write_manifest(config, all_steps),
     )
     write_manifest(config, all_steps)
-    if not args.no_report and config.get("report", {}).get("enabled", True):
+    if not args.no_report and config.report.enabled:
         import run_report
 
         # The report is derived from the runs: always rebuilt, as the runs may have changed since the last one.
         report_args = ["--runs_dir", root, "--output_dir", os.path.join(root, "report"), "--overwrite_output_dir"]
         try:
-            run_report.main(report_args + render_args(config.get("report", {}).get("args", {})))
+            run_report.main(report_args + render_args(config.report.args))
         except InputError as error:
             logger.error("no report: %s", error)
     if failed:
@@ -111,9 +111,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(format="%(asctime)s - %(name)s - %(message)s", level=logging.INFO, stream=sys.stdout)
-    try:
-        sys.exit(main())
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    configure_logging()
+    run_main(main)

@@ -47,37 +47,22 @@ adjusted+TASK): ``report.md`` gets, per analysis variant, layer and distance, a 
 Data size: where the runs of a manifest carry ``pairs`` (the adjustment's ``max_train_pairs``; configs/data_size.json)
 and at least two numbers occur, ``report.md`` gets a table per task of the metric vs pairs and ``data_size.png`` a
 panel per task and language (a line per set, mean ± std over seeds, the baseline dashed). The logic lives in
-:mod:`xladjust.study.results` and :mod:`xladjust.study.report`.
+:mod:`xladjust.study.report` (settings: :class:`~xladjust.study.statistics.ReportSettings`), which reads the runs
+with :mod:`xladjust.study.results`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from xladjust.analysis.significance import CORRECTIONS, TESTS
-from xladjust.errors import InputError
-from xladjust.io import write_json
+from xladjust.cli import configure_logging, run_main
 from xladjust.run_folder import start_run
-from xladjust.study.report import (
-    Cell,
-    analysis_markdown,
-    build_cells,
-    compare,
-    data_size_cells,
-    data_size_markdown,
-    figure_names,
-    plot_data_size,
-    plot_task,
-    write_analysis_csv,
-    write_csv,
-    write_markdown,
-)
-from xladjust.study.results import QA_RULES, QA_SCORES, find_analysis_runs, find_runs, read_analysis
+from xladjust.study.report import make_report
+from xladjust.study.results import QA_RULES, QA_SCORES
+from xladjust.study.statistics import SEED_TESTS, SPLITS, Cell, ReportSettings
 
 logger = logging.getLogger("run_report")
 
@@ -87,12 +72,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs_dir", help="Root of a study (reproduce.py's output_dir).")
     parser.add_argument("--manifest", nargs="+", default=[], help="study_manifest.json file(s).")
     parser.add_argument("--output_dir", required=True, help="Where the report goes.")
-    parser.add_argument("--split", default="auto", choices=["auto", "eval", "predict"])
+    parser.add_argument("--split", default="auto", choices=list(SPLITS))
     parser.add_argument("--baseline", default="original", help="The variant differences are taken to.")
     parser.add_argument("--test", default="bootstrap", choices=sorted(TESTS))
     parser.add_argument("--samples", type=int, default=1000, help="Bootstrap samples / randomisation rounds.")
     parser.add_argument("--pool_seeds", action="store_true", help="Resample (seed, example) pairs independently.")
-    parser.add_argument("--seed_test", default="paired", choices=["paired", "welch"])
+    parser.add_argument("--seed_test", default="paired", choices=list(SEED_TESTS))
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--correction", default="holm", choices=sorted(CORRECTIONS))
     parser.add_argument(
@@ -109,60 +94,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def settings_from(args: argparse.Namespace) -> ReportSettings:
+    """The report's settings from the parsed flags (one field per flag)."""
+    return ReportSettings(**vars(args))
+
+
 def main(argv: Sequence[str] | None = None) -> list[Cell]:
-    args = parse_args(argv)
+    settings = settings_from(parse_args(argv))
     run = start_run(
-        "run_report.py", [vars(args)], args.output_dir, overwrite=args.overwrite_output_dir, results_file="report.json"
+        "run_report.py",
+        [settings],
+        settings.output_dir,
+        overwrite=settings.overwrite_output_dir,
+        results_file="report.json",
     )
     if run.finished:
         return [Cell(**cell) for cell in run.results.get("cells", [])]
-    runs = find_runs(args.runs_dir, args.manifest)
-    cells, data = build_cells(runs, args)
-    if not cells:
-        raise InputError("no predictions files found in the runs", args.runs_dir or " ".join(args.manifest))
-    compare(cells, data, args)
-    os.makedirs(args.output_dir, exist_ok=True)
-    extra = analysis_sections(args) + data_size_sections(cells, args)
-    write_markdown(cells, args, os.path.join(args.output_dir, "report.md"), extra)
-    write_csv(cells, os.path.join(args.output_dir, "report.csv"))
-    # Strict JSON: a std or p-value that cannot be computed (one seed) is null; report.md says why.
-    write_json(
-        os.path.join(args.output_dir, "report.json"), {"settings": vars(args), "cells": [asdict(c) for c in cells]}
-    )
-    for task, group, name in figure_names(cells):
-        section = [c for c in cells if c.group == group]
-        plot_task(section, task, args.baseline, os.path.join(args.output_dir, name), f"{task} {group}".strip())
-    logger.info("report written to %s", args.output_dir)
+    cells = make_report(settings)
+    logger.info("report written to %s", settings.output_dir)
     run.finish()
     return cells
 
 
-def analysis_sections(args: argparse.Namespace) -> list[str]:
-    """The four-model analysis tables of report.md (and analysis.csv), from the study's analysis steps."""
-    distances, changes = [], []
-    for run in find_analysis_runs(args.runs_dir, args.manifest):
-        run_distances, run_changes = read_analysis(run)
-        distances += run_distances
-        changes += run_changes
-    if not distances:
-        return []
-    write_analysis_csv(distances, os.path.join(args.output_dir, "analysis.csv"))
-    return analysis_markdown(distances, changes, args.alpha)
-
-
-def data_size_sections(cells: list[Cell], args: argparse.Namespace) -> list[str]:
-    """The metric-vs-pairs tables of report.md and data_size.png, when the runs vary the number of pairs."""
-    sized = data_size_cells(cells)
-    if not sized:
-        return []
-    plot_data_size(sized, cells, args.baseline, os.path.join(args.output_dir, "data_size.png"))
-    return data_size_markdown(sized, cells, args.baseline)
-
-
 if __name__ == "__main__":
-    logging.basicConfig(format="%(asctime)s - %(name)s - %(message)s", level=logging.INFO, stream=sys.stdout)
-    try:
-        main()
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    configure_logging()
+    run_main(main)

@@ -9,25 +9,14 @@ from pathlib import Path
 import pytest
 
 import reproduce
-from tests.conftest import PARALLEL
-from tests.tiny_models import FIXTURES
+from tests.study_helpers import tiny_config, value, values
 from xladjust.errors import InputError
 from xladjust.study import runner
-from xladjust.study.matrix import build_steps, load_config, parse_filters, select
+from xladjust.study.config import load_config
+from xladjust.study.matrix import build_steps, parse_filters, select
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "configs" / "paper.json"
-NLI = FIXTURES / "nli"
-
-
-def value(args: list[str], flag: str) -> str:
-    return args[args.index(flag) + 1]
-
-
-def values(args: list[str], flag: str) -> list[str]:
-    start = args.index(flag) + 1
-    end = next((i for i in range(start, len(args)) if args[i].startswith("--")), len(args))
-    return args[start:end]
 
 
 def test_dry_run_of_the_paper_matrix(capsys):
@@ -99,11 +88,11 @@ def test_dry_run_of_the_paper_matrix(capsys):
 
 
 def test_opus_configs_are_sorted_pairs_unless_a_template_is_given():
-    config = load_config(str(PAPER))
-    config["languages"] = ["ar", "de", "es"]
+    languages = 'languages=["ar", "de", "es"]'
+    config = load_config(str(PAPER), [languages])
     joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
     assert values(joint.args, "--parallel_dataset_config_names") == ["ar-en", "de-en", "en-es"]
-    config["parallel"]["config_template"] = "{lang}-en"
+    config = load_config(str(PAPER), [languages, "parallel.config_template={lang}-en"])
     joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
     assert values(joint.args, "--parallel_dataset_config_names") == ["ar-en", "de-en", "es-en"]
 
@@ -119,15 +108,15 @@ def test_only_keeps_matching_steps_and_their_dependencies():
 
 
 def test_overrides_launchers_and_local_parallel_files():
-    config = runner.apply_overrides(
-        load_config(str(PAPER)),
-        ["tasks.ner.args.max_steps=200", "seeds=[7]", 'languages=["vi"]', "launcher=[]", "adjust.args.note=x y"],
+    config = load_config(
+        str(PAPER),
+        ["tasks.ner.args.max_steps=200", "seeds=[7]", 'languages=["vi"]', "launcher=[]", "adjust.args.note=x y"]
+        + ['parallel.files={"vi": {"text": "vi-en.txt", "align": null}}'],
     )
-    config["parallel"]["files"] = {"vi": {"text": "vi-en.txt", "align": None}}
     steps = {s.name: s for s in build_steps(config)}
     ner = steps["ner-adjusted-vi-seed7"]
     assert value(ner.args, "--max_steps") == "200" and value(steps["adjust-vi-seed7"].args, "--note") == "x y"
-    assert ner.command(config["launcher"])[:2] == [sys.executable, "run_ner.py"]
+    assert ner.command(config.launcher)[:2] == [sys.executable, "run_ner.py"]
     assert ner.command(["python"])[0] == sys.executable
     assert ner.command(["torchrun", "--nproc_per_node", "2"])[:4] == [
         "torchrun",
@@ -146,7 +135,7 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
     config["tasks"] = {"xnli": config["tasks"]["xnli"]}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    steps = {s.name: s for s in build_steps(config)}
+    steps = {s.name: s for s in build_steps(load_config(path))}
     finished = json.dumps({"status": "finished"})
     done = steps["adjust-es-seed1"]
     Path(done.output_dir).mkdir(parents=True)
@@ -188,37 +177,6 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
     assert calls == []
 
 
-def tiny_config(model: Path, output: Path) -> dict:
-    """One language, XNLI on the fixtures, two seeds, plain Python, a few steps."""
-    return {
-        "model_name_or_path": str(model),
-        "output_dir": str(output),
-        "launcher": [],
-        "languages": ["es"],
-        "seeds": [1, 2],
-        "variants": ["original", "adjusted"],
-        "common_args": {"report_to": "none", "disable_tqdm": True, "save_strategy": "no"},
-        "parallel": {"files": {"es": {"text": str(PARALLEL / "es-en.txt"), "align": str(PARALLEL / "es-en.align")}}},
-        "adjust": {"args": {"do_train": True, "max_steps": 2, "per_device_train_batch_size": 4}, "seeds": [1]},
-        "tasks": {
-            "xnli": {
-                "script": "run_xnli.py",
-                "include_english": False,
-                "args": {
-                    "do_train": True,
-                    "do_eval": True,
-                    "max_steps": 2,
-                    "per_device_train_batch_size": 8,
-                    "train_file": str(NLI / "train.en.jsonl"),
-                    "validation_files": str(NLI / "dev.{lang}.jsonl"),
-                },
-            }
-        },
-        "analysis": {"enabled": False},
-        "report": {"args": {"samples": 200}},
-    }
-
-
 def test_tiny_real_slice(tiny_bert, tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two jobs at once on small shared CPUs
     path = tmp_path / "config.json"
@@ -244,7 +202,7 @@ def test_paper_config_reports_qa_by_the_papers_squad_protocol():
     import run_report
     from xladjust.study.matrix import render_args
 
-    report_args = render_args(load_config(PAPER)["report"]["args"])
+    report_args = render_args(load_config(PAPER).report.args)
     assert value(report_args, "--qa_metric") == "squad"
     parsed = run_report.parse_args(["--runs_dir", "x", "--output_dir", "y", *report_args])
     assert (parsed.qa_metric, parsed.qa_score) == ("squad", "f1")

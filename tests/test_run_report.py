@@ -10,15 +10,12 @@ import numpy as np
 import pytest
 
 import run_report
+from tests.study_helpers import cells_by_key, write_jsonl
 from xladjust.errors import InputError
 from xladjust.study.results import set_language
+from xladjust.study.statistics import ReportSettings
 
 LABELS = ["entailment", "neutral", "contradiction"]
-
-
-def write_jsonl(path: Path, records: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def nli_records(language: str, correct: np.ndarray) -> list[dict]:
@@ -43,10 +40,6 @@ def make_xnli_study(root: Path, improvement: float = 0.3, n: int = 300) -> None:
                 write_jsonl(folder / "predictions" / f"predict_{lang}.jsonl", nli_records(lang, correct))
                 write_jsonl(folder / "predictions" / f"eval_{lang}.jsonl", nli_records(lang, ~correct))
             (folder / "all_results.json").write_text("{}")
-
-
-def cells_by_key(cells) -> dict:
-    return {(c.task, c.eval_set, c.variant): c for c in cells}
 
 
 def test_layout_differences_tests_and_outputs(tmp_path):
@@ -294,3 +287,10 @@ def test_rerun_and_interrupted_runs(tmp_path, capsys, caplog):
     with pytest.raises(InputError, match="--samples: 50 → 60"):
         run_report.main([*args[:-1], "60"])
     run_report.main([*args[:-1], "60", "--overwrite_output_dir"])
+
+
+def test_the_flags_defaults_are_the_settings_defaults():
+    parsed = run_report.settings_from(run_report.parse_args(["--output_dir", "r"]))
+    assert parsed == ReportSettings(output_dir="r")
+    with pytest.raises(InputError, match="correction must be one of"):
+        ReportSettings(output_dir="r", correction="bonferoni")

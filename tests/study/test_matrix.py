@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_reproduce import value, values
+from tests.study_helpers import value, values
 from xladjust.errors import InputError
-from xladjust.study import runner
-from xladjust.study.matrix import build_steps, load_config, parse_filters, select
+from xladjust.study.config import load_config
+from xladjust.study.matrix import build_steps, parse_filters, select
 
 MBERT = "google-bert/bert-base-multilingual-cased"
 
@@ -55,7 +55,7 @@ def test_analysis_compares_four_models_per_task(paper):
     assert joint["adjusted+ner"] == paper["ner-joint-seed1"].output_dir
     assert sum(step.key["task"] == "analysis" for step in paper.values()) == 3 * 5
     # Without task models (or tasks) it is the two-encoder analysis, one per adjustment.
-    config = runner.apply_overrides(load_config(str(CONFIGS / "paper.json")), ["analysis.task_models=false"])
+    config = load_config(str(CONFIGS / "paper.json"), ["analysis.task_models=false"])
     bare = {s.name: s for s in build_steps(config)}["analysis-ru-seed3"]
     assert len(values(bare.args, "--models")) == 2 and bare.depends_on == ["adjust-ru-seed3"]
 
@@ -89,7 +89,7 @@ def test_continual_learning_per_language_beside_joint(paper):
     assert joint.depends_on == ["adjust-joint-seed1"]
     assert values(joint.args, "--align_languages") == ["es", "ru", "vi", "hi"]
     # start_from original: no adjustment behind either continual run
-    config = runner.apply_overrides(load_config(str(CONFIGS / "paper.json")), ["continual.start_from=original"])
+    config = load_config(str(CONFIGS / "paper.json"), ["continual.start_from=original"])
     steps = {s.name: s for s in build_steps(config)}
     assert steps["ner-continual-lang-es-seed2"].depends_on == [] and steps["ner-continual-seed2"].depends_on == []
     assert value(steps["ner-continual-lang-es-seed2"].args, "--model_name_or_path") == MBERT
@@ -97,7 +97,7 @@ def test_continual_learning_per_language_beside_joint(paper):
 
 def test_data_size_sweep():
     config = load_config(str(CONFIGS / "data_size.json"))
-    assert config["tasks"] == load_config(str(CONFIGS / "paper.json"))["tasks"]  # extends paper.json
+    assert config.tasks == load_config(str(CONFIGS / "paper.json")).tasks  # extends paper.json
     steps = build_steps(config)
     by_name = {s.name: s for s in steps}
     adjust = [s for s in steps if s.key["task"] == "adjust"]
@@ -164,4 +164,4 @@ def test_variant_spec_errors_and_extends(tmp_path):
     (tmp_path / "child.json").write_text(json.dumps({"extends": "c.json", "adjust": {"args": {"max_steps": 3}}}))
     load_config(config(adjust={"args": {"learning_rate": 1.0}, "seeds": [1]}))
     merged = load_config(str(tmp_path / "child.json"))
-    assert merged["adjust"] == {"args": {"learning_rate": 1.0, "max_steps": 3}, "seeds": [1]}
+    assert merged.as_dict()["adjust"] == {"args": {"learning_rate": 1.0, "max_steps": 3}, "seeds": [1]}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import run_report
-from tests.test_run_report import cells_by_key, write_jsonl
+from tests.study_helpers import cells_by_key, write_jsonl
 
 QA_SETS = ["xquad.es", "mlqa.es.es", "mlqa.es.en", "mlqa.en.es"]
 

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 import reproduce
-from tests.test_reproduce import tiny_config
+from tests.study_helpers import tiny_config
 from tests.tiny_models import FIXTURES
 
 QA = FIXTURES / "qa"

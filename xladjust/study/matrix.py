@@ -16,39 +16,7 @@ reproduce.py runs the steps; tests and ``--dry_run`` only look at them. Layout u
                                                       the task model fine-tuned from each (original+TASK, ...)
     xsr/{variant}/LANG/seed{n}/                       run_analysis.py sentence retrieval on Tatoeba, one encoder
 
-Config schema (JSON; every key optional except ``model_name_or_path``; see configs/paper.json)::
-
-    extends              another config (path relative to this one) that this one changes: dictionaries are
-                         merged key by key, anything else is replaced (configs/data_size.json extends paper.json)
-    model_name_or_path   the original encoder (Hub name or folder)
-    output_dir           root of the study (default out/study)
-    launcher             command prefix, e.g. ["accelerate", "launch"]; [] or ["python"] runs the current Python
-    languages            target languages (English is the source), e.g. ["es", "ru", "vi", "hi"]
-    seeds                e.g. [1, 2, 3]
-    variants             names: the built-in original, adjusted, joint, continual, or any of variant_specs
-    variant_specs        {NAME: {"kind": "original" | "adjusted" | "joint" | "continual",
-                                 "languages": "each" | "all",  (adjusted: each, joint and continual: all)
-                                 "adjust_args": {run_adjust.py option: value},  (over adjust.args)
-                                 "continual_args": {align_* option: value},  (over continual.args)
-                                 "start_from": "adjusted" | "original"}}  (continual only; default continual's)
-    tasks                {name: {"script", "args": {flag: value}, "eval_flag", "eval_values": {lang: [...]},
-                          "include_english", "enabled"}}
-    parallel             {"dataset_name", "config_template" (e.g. "{lang}-en"; default: the two codes sorted,
-                          OPUS-style: ar-en, en-es), "split",
-                          "files": {lang: {"text": PATH, "align": PATH or null}}}  (files win over the dataset)
-    adjust               {"args": {flag: value}, "seeds": [n]}  (run_adjust.py options besides model, data, output,
-                         seed; "seeds": adjust only with these seeds, task seeds not among them use the first;
-                         default: one adjustment per task seed)
-    continual            {"start_from": "adjusted" | "original", "args": {align_* options}}  ("adjusted": the
-                         encoder adjusted on the same pairs, i.e. the joint one for a run on all languages, the
-                         language's own for a per-language run; "joint" is read as "adjusted")
-    analysis             {"enabled", "task_models" (default true: add the task models fine-tuned from each
-                         encoder), "args": {flag: value}}
-    xsr                  {"enabled", "args": {run_analysis.py option: value}}  (sentence retrieval per language
-                         and encoder variant, e.g. {"retrieval_corpus": "tatoeba", "layers": [8, -1]}; no
-                         section: no XSR steps)
-    common_args          options added to every adjustment and task step (e.g. report_to, bf16)
-    report               {"enabled", "args": {run_report.py option: value}}  (run at the end of reproduce.py)
+The config (its keys and their documentation) is :class:`xladjust.study.config.StudyConfig`.
 
 Argument values: booleans → ``--flag true`` / ``--flag false``, a list → several values, ``null`` → left
 out; ``{language}`` in a string is replaced by the step's language where there is one (``{lang}`` is left to the
@@ -61,19 +29,16 @@ adjustments and the runs of the encoders they produce.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from xladjust.data.languages import default_config_name
 from xladjust.errors import InputError
 from xladjust.run_folder import RUN_FILE, is_finished
-
-VARIANTS = ("original", "adjusted", "joint", "continual")
-KINDS = ("original", "adjusted", "joint", "continual")
+from xladjust.study.config import ParallelConfig, StudyConfig, TaskSpec, Variant
 
 
 @dataclass
@@ -105,103 +70,35 @@ class Step:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Variant:
-    """One encoder variant of the matrix, resolved from the built-ins and ``variant_specs``."""
+class Place(NamedTuple):
+    """Where a step is in the matrix: its name, its key (``--only``, the manifest) and its folder."""
 
     name: str
-    kind: str
-    each_language: bool
-    adjust_args: Mapping[str, Any] = field(default_factory=dict)
-    continual_args: Mapping[str, Any] = field(default_factory=dict)
-    start_from: str = "adjusted"
-
-    @property
-    def adjusts(self) -> bool:
-        """Whether the variant's task runs start from an encoder run_adjust.py produced."""
-        return self.kind in ("adjusted", "joint") or (self.kind == "continual" and self.start_from == "adjusted")
-
-    @property
-    def adjust_group(self) -> str:
-        """The folder under adjust/ (and analysis/) of the adjustment this variant starts from: the built-in
-        per_language / joint adjustments unless the variant has adjust_args of its own."""
-        if self.name in ("adjusted", "joint") or (self.kind == "continual" and not self.adjust_args):
-            return "per_language" if self.each_language else "joint"
-        return self.name
+    key: dict[str, str]
+    output_dir: str
 
 
-def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for name, value in update.items():
-        merged[name] = (
-            _merge(merged[name], value) if isinstance(value, dict) and isinstance(merged.get(name), dict) else value
-        )
-    return merged
-
-
-def load_config(path: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    if not os.path.isfile(path):
-        raise InputError("config file not found", path)
-    with open(path, encoding="utf-8") as handle:
-        try:
-            config = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON: {error}", path) from None
-    if "extends" in config:
-        parent = os.path.join(os.path.dirname(path), config.pop("extends"))
-        if os.path.abspath(parent) in _seen:
-            raise InputError("extends loops back to itself", path)
-        config = _merge(load_config(parent, (*_seen, os.path.abspath(path))), config)
-    if _seen:
-        return config
-    if "model_name_or_path" not in config:
-        raise InputError("the config needs model_name_or_path", path)
-    resolve_variants(config, path)
-    return config
-
-
-def resolve_variants(config: Mapping[str, Any], path: str | None = None) -> list[Variant]:
-    """The config's ``variants`` with their specs (built-ins need none); bad names or specs are an InputError."""
-    continual = config.get("continual", {})
-    default_start = _start_from(continual.get("start_from", "adjusted"), path)
-    specs = {
-        "original": {"kind": "original"},
-        "adjusted": {"kind": "adjusted"},
-        "joint": {"kind": "joint"},
-        "continual": {"kind": "continual"},
-        **config.get("variant_specs", {}),
-    }
-    names = list(config.get("variants", VARIANTS))
-    unknown = [name for name in names if name not in specs]
-    if unknown:
-        raise InputError(f"unknown variant(s) {unknown}; known: {', '.join(specs)} (add them to variant_specs)", path)
-    variants = []
-    for name in names:
-        spec = specs[name]
-        kind = spec.get("kind")
-        if kind not in KINDS:
-            raise InputError(f"variant_specs.{name}.kind must be one of {', '.join(KINDS)} (got {kind!r})", path)
-        languages = spec.get("languages", "each" if kind == "adjusted" else "all")
-        if languages not in ("each", "all"):
-            raise InputError(f"variant_specs.{name}.languages must be each or all (got {languages!r})", path)
-        start = _start_from(spec["start_from"], path) if "start_from" in spec else default_start
-        variants.append(
-            Variant(
-                name,
-                kind,
-                languages == "each",
-                dict(spec.get("adjust_args", {})),
-                dict(spec.get("continual_args", {})),
-                start,
-            )
-        )
-    return variants
-
-
-def _start_from(value: str, path: str | None) -> str:
-    if value not in ("adjusted", "joint", "original"):
-        raise InputError(f"start_from must be adjusted or original (got {value!r})", path)
-    return "adjusted" if value == "joint" else value
+def place(
+    root: str,
+    task: str,
+    variant: str,
+    language: str | None,
+    seed: int,
+    *,
+    label: Sequence[str] | None = None,
+    folder: str | None = None,
+    pairs: str | None = None,
+) -> Place:
+    """The one builder of step names, keys and folders: name ``TASK-LABEL-seed{n}`` (label: the variant and the
+    language), key ``{task, variant, [language], seed, [pairs]}``, folder ``ROOT/TASK/FOLDER/[LANGUAGE/]seed{n}``
+    (folder: the variant)."""
+    languages = [language] if language else []
+    label = [variant, *languages] if label is None else label
+    key = {"task": task, "variant": variant, **({"language": language} if language else {}), "seed": str(seed)}
+    if pairs is not None:
+        key["pairs"] = pairs
+    output_dir = os.path.join(root, task, folder or variant, *languages, f"seed{seed}")
+    return Place("-".join([task, *label, f"seed{seed}"]), key, output_dir)
 
 
 def render_args(options: Mapping[str, Any], language: str | None = None) -> list[str]:
@@ -224,13 +121,12 @@ def _fill(text: str, language: str | None) -> str:
     return text.replace("{language}", language) if language is not None else text
 
 
-def _parallel_args(config: Mapping[str, Any], languages: Sequence[str], prefix: str) -> list[str]:
+def _parallel_args(parallel: ParallelConfig, languages: Sequence[str], prefix: str, source: str | None) -> list[str]:
     """Parallel-data options of run_adjust.py (``prefix=""``) or of continual learning (``prefix="align_"``)."""
-    parallel = config.get("parallel", {})
-    files = parallel.get("files", {})
+    files = parallel.files
     local = [lang for lang in languages if lang in files]
     if local and len(local) != len(languages):
-        raise InputError(f"parallel.files covers {local} but not all of {list(languages)}")
+        raise InputError(f"parallel.files covers {local} but not all of {list(languages)}", source)
     if local:
         text_flag = "--align_parallel_file" if prefix else "--parallel_files"
         align_flag = "--align_alignment_file" if prefix else "--alignment_files"
@@ -238,23 +134,19 @@ def _parallel_args(config: Mapping[str, Any], languages: Sequence[str], prefix: 
         if all(files[lang].get("align") for lang in languages):
             words += [align_flag, *(files[lang]["align"] for lang in languages)]
         return words
-    name = parallel.get("dataset_name")
+    name = parallel.dataset_name
     if not name:
-        raise InputError("the config needs parallel.dataset_name or parallel.files for every language")
-    template = parallel.get("config_template")
+        raise InputError("the config needs parallel.dataset_name or parallel.files for every language", source)
+    template = parallel.config_template
     words = [f"--{prefix}{'dataset_name' if prefix else 'parallel_dataset_name'}", name]
     words += [f"--{prefix}{'dataset_config_names' if prefix else 'parallel_dataset_config_names'}"]
     words += [template.replace("{lang}", lang) if template else default_config_name(lang) for lang in languages]
-    if not prefix and parallel.get("split"):
-        words += ["--parallel_dataset_split", parallel["split"]]
+    if not prefix and parallel.split:
+        words += ["--parallel_dataset_split", parallel.split]
     return words
 
 
-def _seed_dir(*parts: str, seed: int) -> str:
-    return os.path.join(*parts, f"seed{seed}")
-
-
-def build_steps(config: Mapping[str, Any]) -> list[Step]:
+def build_steps(config: StudyConfig) -> list[Step]:
     """Every step of the study, dependencies before dependants."""
     return _Matrix(config).steps()
 
@@ -262,16 +154,16 @@ def build_steps(config: Mapping[str, Any]) -> list[Step]:
 class _Matrix:
     """The step builders of one config; ``steps`` lists adjustments, task runs, analyses and XSR in that order."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: StudyConfig) -> None:
         self.config = config
-        self.root = config.get("output_dir", "out/study")
-        self.base = config["model_name_or_path"]
-        self.languages = list(config.get("languages", ["es", "ru", "vi", "hi"]))
-        self.seeds = [int(s) for s in config.get("seeds", [1, 2, 3])]
-        self.variants = resolve_variants(config)
-        self.common = dict(config.get("common_args", {}))
-        self.adjust_seeds = [int(s) for s in config.get("adjust", {}).get("seeds", self.seeds)]
-        self.tasks = {task: spec for task, spec in config.get("tasks", {}).items() if spec.get("enabled", True)}
+        self.root = config.output_dir
+        self.base = config.model_name_or_path
+        self.languages = list(config.languages)
+        self.seeds = list(config.seeds)
+        self.variants = config.resolved_variants
+        self.common = dict(config.common_args)
+        self.adjust_seeds = list(config.adjust.seeds) if config.adjust.seeds is not None else self.seeds
+        self.tasks = {task: spec for task, spec in config.tasks.items() if spec.enabled}
         self.adjustments: dict[tuple[str, str, int], Step] = {}  # (adjust group, language or "joint", seed)
         self.task_runs: dict[tuple[str, str, str | None, int], Step] = {}  # (task, variant, language, seed)
 
@@ -292,9 +184,9 @@ class _Matrix:
                         step = self.task_step(task, spec, variant, group, seed)
                         self.task_runs[(task, variant.name, group, seed)] = step
                         steps.append(step)
-        if self.config.get("analysis", {}).get("enabled", True):
+        if self.config.analysis.enabled:
             steps += self.analysis_steps()
-        if "xsr" in self.config and self.config["xsr"].get("enabled", True):  # older configs have no XSR section
+        if self.config.xsr is not None and self.config.xsr.enabled:  # older configs have no XSR section
             steps += self.xsr_steps()
         return steps
 
@@ -302,59 +194,59 @@ class _Matrix:
         """The languages a variant has one run for each of, or ``[None]``: one run over every language."""
         return list(self.languages) if variant.each_language and variant.kind != "original" else [None]
 
+    def adjustment_place(
+        self, task: str, variant: Variant, language: str | None, seed: int, keyed_as: str, pairs: str | None
+    ) -> Place:
+        """A step of an adjustment (adjust/, analysis/): in the adjustment's group folder, named by its language
+        (``adjust-es-seed1``, ``analysis-joint-seed1``), after the variant too unless it is a built-in one."""
+        label = [*([] if variant.builtin_adjustment else [variant.name]), language or "joint"]
+        return place(self.root, task, keyed_as, language, seed, label=label, folder=variant.adjust_group, pairs=pairs)
+
     def adjustment(self, variant: Variant, language: str | None, seed: int) -> Step:
         """The adjustment a variant's runs start from (built once, shared by the variants that use it)."""
         group, label, seed = variant.adjust_group, language or "joint", self.adjust_seed(seed)
         if (group, label, seed) in self.adjustments:
             return self.adjustments[(group, label, seed)]
         langs = [language] if language else self.languages
-        parts = [group, *([language] if language and group != "joint" else [])]
-        out = _seed_dir(self.root, "adjust", *parts, seed=seed)
-        options = {**self.common, **self.config.get("adjust", {}).get("args", {}), **variant.adjust_args}
-        args = ["--model_name_or_path", self.base, "--languages", *langs, *_parallel_args(self.config, langs, "")]
+        options = {**self.common, **self.config.adjust.args, **variant.adjust_args}
+        pairs = options.get("max_train_pairs")
+        keyed_as = ("adjusted" if language else "joint") if variant.builtin_adjustment else variant.name
+        name, key, out = self.adjustment_place(
+            "adjust", variant, language, seed, keyed_as, None if pairs is None else str(pairs)
+        )
+        args = ["--model_name_or_path", self.base, "--languages", *langs]
+        args += _parallel_args(self.config.parallel, langs, "", self.config.source)
         args += render_args(options) + ["--seed", str(seed), "--output_dir", out]
-        builtin = group in ("per_language", "joint")
-        name_variant = ("adjusted" if language else "joint") if builtin else variant.name
-        key = {"task": "adjust", "variant": name_variant, "seed": str(seed), **_pairs_key(options)}
-        if language:
-            key["language"] = language
-        name = "-".join(["adjust", *([] if builtin else [variant.name]), label, f"seed{seed}"])
         step = Step(name, "run_adjust.py", args, out, key=key)
         self.adjustments[(group, label, seed)] = step
         return step
 
-    def task_step(self, task: str, spec: Mapping[str, Any], variant: Variant, language: str | None, seed: int) -> Step:
+    def task_step(self, task: str, spec: TaskSpec, variant: Variant, language: str | None, seed: int) -> Step:
         parent = self.adjustment(variant, language, seed) if variant.adjusts else None
-        parts = [self.root, task, variant.name, *([language] if language else [])]
-        out = _seed_dir(*parts, seed=seed)
+        pairs = parent.key.get("pairs") if parent is not None and variant.kind != "continual" else None
+        name, key, out = place(self.root, task, variant.name, language, seed, pairs=pairs)
         model = parent.output_dir if parent else self.base
         evaluated = [language] if language else list(self.languages)
-        if spec.get("include_english", True):
+        if spec.include_english:
             evaluated = ["en", *evaluated]
-        values = spec.get("eval_values", {})
-        eval_words = [v for lang in evaluated for v in values.get(lang, [lang])]
+        eval_words = [v for lang in evaluated for v in spec.eval_values.get(lang, [lang])]
         args = ["--model_name_or_path", model]
-        args += render_args({**self.common, **spec.get("args", {})}, language)
-        args += [spec.get("eval_flag", "--eval_languages"), *eval_words]
+        args += render_args({**self.common, **spec.args}, language)
+        args += [spec.eval_flag, *eval_words]
         if variant.kind == "continual":
             aligned = [language] if language else self.languages
-            options = {**self.config.get("continual", {}).get("args", {}), **variant.continual_args}
-            args += ["--align_languages", *aligned, *_parallel_args(self.config, aligned, "align_")]
+            options = {**self.config.continual.args, **variant.continual_args}
+            args += ["--align_languages", *aligned]
+            args += _parallel_args(self.config.parallel, aligned, "align_", self.config.source)
             args += render_args(options)
         args += ["--seed", str(seed), "--output_dir", out]
-        key = {"task": task, "variant": variant.name, "seed": str(seed)}
-        if parent is not None and variant.kind != "continual":
-            key.update({k: v for k, v in parent.key.items() if k == "pairs"})
-        if language:
-            key["language"] = language
-        name = "-".join([task, variant.name, *([language] if language else []), f"seed{seed}"])
-        return Step(name, spec.get("script", f"run_{task}.py"), args, out, [parent.name] if parent else [], key)
+        return Step(name, spec.script or f"run_{task}.py", args, out, [parent.name] if parent else [], key)
 
     def analysis_steps(self) -> list[Step]:
         """Per adjusted encoder, language group and seed: original vs adjusted on the adjustment's held-out pairs,
         with the task models fine-tuned from each (``original+TASK``, ``adjusted+TASK``) when there are any."""
-        analysis = self.config.get("analysis", {})
-        with_tasks = analysis.get("task_models", True) and bool(self.tasks)
+        analysis = self.config.analysis
+        with_tasks = analysis.task_models and bool(self.tasks)
         steps = []
         for variant in self.variants:
             if variant.kind not in ("adjusted", "joint"):
@@ -364,20 +256,15 @@ class _Matrix:
                     parent = self.adjustment(variant, language, seed)
                     models, depends = self.analysis_models(variant, language, seed, parent, with_tasks)
                     langs = [language] if language else self.languages
-                    group = variant.adjust_group
-                    out = _seed_dir(self.root, "analysis", group, *([language] if language else []), seed=seed)
+                    name, key, out = self.adjustment_place(
+                        "analysis", variant, language, seed, variant.name, parent.key.get("pairs")
+                    )
                     heldout = os.path.join(parent.output_dir, "heldout")
                     args = ["--models", *(f"{label}={path}" for label, path in models.items()), "--languages", *langs]
                     args += ["--parallel_files", *(os.path.join(heldout, f"{lang}-en.txt") for lang in langs)]
                     args += ["--alignment_files", *(os.path.join(heldout, f"{lang}-en.align") for lang in langs)]
-                    args += render_args(analysis.get("args", {})) + ["--seed", str(seed), "--output_dir", out]
-                    key = {"task": "analysis", "variant": variant.name, "seed": str(seed), **_pairs_key_of(parent)}
-                    if language:
-                        key["language"] = language
-                    label = "-".join(
-                        [*([] if group in ("per_language", "joint") else [variant.name]), language or "joint"]
-                    )
-                    steps.append(Step(f"analysis-{label}-seed{seed}", "run_analysis.py", args, out, depends, key))
+                    args += render_args(analysis.args) + ["--seed", str(seed), "--output_dir", out]
+                    steps.append(Step(name, "run_analysis.py", args, out, depends, key))
         return steps
 
     def analysis_models(
@@ -402,7 +289,7 @@ class _Matrix:
         """Sentence retrieval (Tatoeba, XTREME protocol) per language, encoder variant and adjustment seed; the
         model's label is the variant, so that run_report.py pairs each variant with the original sentence by
         sentence. The original encoder is run once per seed too (seconds) so that seeds pair up."""
-        xsr = self.config.get("xsr", {})
+        xsr_args = self.config.xsr.args if self.config.xsr is not None else {}
         steps = []
         for variant in self.variants:
             if variant.kind not in ("original", "adjusted", "joint"):
@@ -412,25 +299,14 @@ class _Matrix:
                     parent = None
                     if variant.kind != "original":
                         parent = self.adjustment(variant, language if variant.each_language else None, seed)
+                    pairs = parent.key.get("pairs") if parent is not None and variant.each_language else None
+                    name, key, out = place(self.root, "xsr", variant.name, language, seed, pairs=pairs)
                     model = parent.output_dir if parent else self.base
-                    out = _seed_dir(self.root, "xsr", variant.name, language, seed=seed)
                     args = ["--analyses", "sentence_retrieval", "--languages", language]
-                    args += ["--models", f"{variant.name}={model}", *render_args(xsr.get("args", {}), language)]
+                    args += ["--models", f"{variant.name}={model}", *render_args(xsr_args, language)]
                     args += ["--seed", str(seed), "--output_dir", out]
-                    key = {"task": "xsr", "variant": variant.name, "language": language, "seed": str(seed)}
-                    key.update(_pairs_key_of(parent) if parent and variant.each_language else {})
-                    name = f"xsr-{variant.name}-{language}-seed{seed}"
                     steps.append(Step(name, "run_analysis.py", args, out, [parent.name] if parent else [], key))
         return steps
-
-
-def _pairs_key(options: Mapping[str, Any]) -> dict[str, str]:
-    pairs = options.get("max_train_pairs")
-    return {"pairs": str(pairs)} if pairs is not None else {}
-
-
-def _pairs_key_of(step: Step | None) -> dict[str, str]:
-    return {"pairs": step.key["pairs"]} if step is not None and "pairs" in step.key else {}
 
 
 def parse_filters(filters: Iterable[str]) -> dict[str, set[str]]:

@@ -29,7 +29,10 @@ QA_BENCHMARKS = ("xquad", "mlqa", "tydiqa")
 
 
 @dataclass
-class Run:
+class StudyRun:
+    """One step of a study as the report sees it: its coordinates in the matrix and its folder (not to be confused
+    with :class:`xladjust.run_folder.Run`, a script's own run folder)."""
+
     task: str
     variant: str
     language: str | None
@@ -57,7 +60,7 @@ def locate(folder: str, manifest_dir: str, study_root: str | None) -> str:
     return moved if os.path.isdir(moved) else folder
 
 
-def runs_from_manifest(path: str) -> list[Run]:
+def runs_from_manifest(path: str) -> list[StudyRun]:
     with open(path, encoding="utf-8") as handle:
         manifest = json.load(handle)
     base = os.path.dirname(os.path.abspath(path))
@@ -67,11 +70,11 @@ def runs_from_manifest(path: str) -> list[Run]:
             continue
         folder = locate(step["output_dir"], base, manifest.get("config", {}).get("output_dir"))
         pairs = int(step["pairs"]) if step.get("pairs") is not None else None
-        runs.append(Run(step["task"], step["variant"], step.get("language"), int(step["seed"]), folder, pairs))
+        runs.append(StudyRun(step["task"], step["variant"], step.get("language"), int(step["seed"]), folder, pairs))
     return runs
 
 
-def runs_from_layout(root: str) -> list[Run]:
+def runs_from_layout(root: str) -> list[StudyRun]:
     runs = []
     for seed_dir in sorted(Path(root).glob("*/*/**/seed*")):
         parts = seed_dir.relative_to(root).parts
@@ -79,11 +82,11 @@ def runs_from_layout(root: str) -> list[Run]:
         if not match or parts[0] in NON_TASKS or len(parts) not in (3, 4):
             continue
         language = parts[2] if len(parts) == 4 else None
-        runs.append(Run(parts[0], parts[1], language, int(match.group(1)), str(seed_dir)))
+        runs.append(StudyRun(parts[0], parts[1], language, int(match.group(1)), str(seed_dir)))
     return runs
 
 
-def find_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[Run]:
+def find_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[StudyRun]:
     manifests = list(manifests)
     if runs_dir and not manifests and os.path.isfile(os.path.join(runs_dir, "study_manifest.json")):
         manifests = [os.path.join(runs_dir, "study_manifest.json")]
@@ -165,7 +168,7 @@ def score_records(records: list[dict[str, Any]], qa_score: str, path: Path, qa_r
     return SetScores(ids, values[:, None], "mean", "accuracy")
 
 
-def read_run(run: Run, split: str, qa_score: str, qa_rules: str = "squad") -> dict[str, SetScores]:
+def read_run(run: StudyRun, split: str, qa_score: str, qa_rules: str = "squad") -> dict[str, SetScores]:
     """``{set name: scores}`` of one run's split (``auto``: predict where present, else eval)."""
     folder = Path(run.output_dir) / "predictions"
     files: dict[tuple[str, str], Path] = {}
@@ -185,7 +188,7 @@ def read_run(run: Run, split: str, qa_score: str, qa_rules: str = "squad") -> di
     return result
 
 
-def read_retrieval(run: Run) -> dict[str, SetScores]:
+def read_retrieval(run: StudyRun) -> dict[str, SetScores]:
     """Per-sentence retrieval results of the run's own model: ``predictions/{variant}/sentence_retrieval.{lang}.
     layer{N}.{to_en|from_en}.jsonl`` (run_analysis.py; records gold/predicted sentence index) → accuracy@1 per
     sentence, named by the file (``sentence_retrieval.es.layer8.to_en``)."""
@@ -234,7 +237,7 @@ class ModelChange:
     unrelated_p_value: float
 
 
-def find_analysis_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[Run]:
+def find_analysis_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[StudyRun]:
     """The analysis steps of a study: from its manifest(s), else ``analysis/{group}/[LANG/]seed{n}`` folders
     (``per_language`` → variant adjusted, ``joint`` → joint, any other group is the variant's name)."""
     manifests = list(manifests)
@@ -248,7 +251,7 @@ def find_analysis_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[R
         for step in manifest.get("steps", []):
             if step.get("task") == "analysis":
                 folder = locate(step["output_dir"], base, manifest.get("config", {}).get("output_dir"))
-                runs.append(Run("analysis", step["variant"], step.get("language"), int(step["seed"]), folder))
+                runs.append(StudyRun("analysis", step["variant"], step.get("language"), int(step["seed"]), folder))
     if manifests or not runs_dir or not os.path.isdir(os.path.join(runs_dir, "analysis")):
         return runs
     for seed_dir in sorted(Path(runs_dir, "analysis").glob("**/seed*")):
@@ -257,11 +260,11 @@ def find_analysis_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[R
         if match and len(parts) in (2, 3):
             variant = {"per_language": "adjusted"}.get(parts[0], parts[0])
             language = parts[1] if len(parts) == 3 else None
-            runs.append(Run("analysis", variant, language, int(match.group(1)), str(seed_dir)))
+            runs.append(StudyRun("analysis", variant, language, int(match.group(1)), str(seed_dir)))
     return runs
 
 
-def read_analysis(run: Run) -> tuple[list[ModelDistances], list[ModelChange]]:
+def read_analysis(run: StudyRun) -> tuple[list[ModelDistances], list[ModelChange]]:
     """The per-model summaries and per-pair changes of ``analysis_results.json`` (layout of run_analysis.py:
     ``languages[LANG]["layer_N"][metric]["models"|"comparisons"]``); ([], []) for an unfinished run."""
     path = Path(run.output_dir) / "analysis_results.json"

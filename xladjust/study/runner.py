@@ -1,10 +1,8 @@
-"""Running a study's steps: config overrides, the manifest, and a scheduler that runs each step once its
+"""Running a study's steps: the manifest, and a scheduler that runs each step once its
 dependencies have finished (crashed steps resume or start again, finished ones are skipped)."""
 
 from __future__ import annotations
 
-import copy
-import json
 import logging
 import os
 import subprocess
@@ -14,32 +12,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from xladjust.errors import InputError
 from xladjust.io import write_json
 from xladjust.run_folder import RUN_FILE
+from xladjust.study.config import StudyConfig
 from xladjust.study.matrix import Step
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2]  # the run_*.py scripts live at the repository's top level
 logger = logging.getLogger(__name__)
-
-
-def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """``tasks.ner.args.max_steps=200`` → ``config["tasks"]["ner"]["args"]["max_steps"] = 200``."""
-    config = copy.deepcopy(config)
-    for override in overrides:
-        path, separator, raw = override.partition("=")
-        if not separator:
-            raise InputError(f"--set takes PATH=VALUE (got {override!r})")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        *parents, last = path.split(".")
-        node = config
-        for name in parents:
-            node = node.setdefault(name, {})
-        node[last] = value
-    return config
 
 
 def manifest_entry(step: Step) -> dict[str, Any]:
@@ -61,11 +40,11 @@ def folder_bytes(folder: str) -> int:
     return sum(path.lstat().st_size for path in Path(folder).rglob("*") if path.is_file() and not path.is_symlink())
 
 
-def write_manifest(config: dict[str, Any], steps: Sequence[Step]) -> str:
-    root = config.get("output_dir", "out/study")
-    os.makedirs(root, exist_ok=True)
-    path = os.path.join(root, "study_manifest.json")
-    write_json(path, {"config": config, "steps": [manifest_entry(step) for step in steps]})
+def write_manifest(config: StudyConfig, steps: Sequence[Step]) -> str:
+    """``OUTPUT_DIR/study_manifest.json``: the config as given (``extends`` and ``--set`` applied) and every step
+    with its key, folder, dependencies and status."""
+    path = os.path.join(config.output_dir, "study_manifest.json")
+    write_json(path, {"config": config.as_dict(), "steps": [manifest_entry(step) for step in steps]})
     return path
 
 

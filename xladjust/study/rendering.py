@@ -1,0 +1,189 @@
+"""The report's text: the markdown tables (results per task and section, the analysis tables, the data-size
+tables) and the CSV files (report.csv: one row per cell; analysis.csv: one row per analysis model)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+
+from xladjust.io import write_csv, write_text
+from xladjust.study.results import ModelChange, ModelDistances
+from xladjust.study.statistics import Cell, ReportSettings, mean_std, sections, variant_order
+
+
+def _fmt(value: float | None, digits: int = 1, sign: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def cell_text(cell: Cell) -> str:
+    text = f"{_fmt(cell.mean)} ± {_fmt(cell.std)}"
+    if cell.difference is not None:
+        marks = ("*" if cell.significant_example else "") + ("†" if cell.significant_seed else "")
+        text += f" ({_fmt(cell.difference, sign=True)}{marks})"
+    return text
+
+
+def write_markdown(cells: Sequence[Cell], settings: ReportSettings, path: str, extra: Sequence[str] = ()) -> None:
+    """The tables of every task and section, then ``extra`` lines (the analysis and data-size sections)."""
+    lines = ["# Results", ""]
+    seeds = "pooled" if settings.pool_seeds else "kept together per example"
+    lines.append(
+        f"Mean ± std over seeds (percent); in brackets the difference to `{settings.baseline}`. `*`: paired "
+        f"{settings.test} test on examples ({settings.samples} samples, seeds {seeds}), "
+        f"`†`: {settings.seed_test} t-test over seeds; both at α = {settings.alpha} after {settings.correction} "
+        f"correction over the cells of each task."
+    )
+    if any(len(c.seeds) < 2 for c in cells):
+        lines.append(
+            "\n`–` for a std: the cell has a single seed (a sample std needs two); its p_seed is empty too "
+            "(`null` in report.json), and `†` cannot appear."
+        )
+    for task, group, task_cells in sections(cells):
+        variants = variant_order(task_cells, baseline=settings.baseline)
+        sets = list(dict.fromkeys(c.eval_set for c in task_cells))
+        by_key = {(c.eval_set, c.variant): c for c in task_cells}
+        metric = task_cells[0].metric
+        title = f"## {task} ({metric})" + (f": {group}" if group else "")
+        lines += ["", title, "", "| set | " + " | ".join(variants) + " |"]
+        lines.append("| --- |" + " --- |" * len(variants))
+        for name in sets:
+            row = [cell_text(by_key[(name, v)]) if (name, v) in by_key else "" for v in variants]
+            lines.append(f"| {name} | " + " | ".join(row) + " |")
+    write_text(path, "\n".join([*lines, *extra]) + "\n")
+
+
+CSV_COLUMNS = [
+    "task",
+    "group",
+    "eval_set",
+    "language",
+    "variant",
+    "pairs",
+    "metric",
+    "seeds",
+    "examples",
+    "mean",
+    "std",
+    "difference",
+    "p_example",
+    "p_example_adjusted",
+    "significant_example",
+    "p_seed",
+    "p_seed_adjusted",
+    "significant_seed",
+    "notes",
+]
+
+
+def write_cells_csv(cells: Sequence[Cell], path: str) -> None:
+    """report.csv: one row per cell (seeds space-separated, notes joined by "; ")."""
+    rows = []
+    for cell in cells:
+        row = {k: v for k, v in asdict(cell).items() if k in CSV_COLUMNS}
+        row["seeds"] = " ".join(map(str, cell.seeds))
+        row["notes"] = "; ".join(cell.notes)
+        rows.append(row)
+    write_csv(path, rows, CSV_COLUMNS)
+
+
+def _with_std(mean: float, std: float, digits: int, scale: float = 1.0) -> str:
+    text = f"{scale * mean:.{digits}f}"
+    return text if math.isnan(std) else f"{text} ± {scale * std:.{digits}f}"
+
+
+def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[ModelChange], alpha: float) -> list[str]:
+    """Per analysis variant, layer and metric: a table of models × languages with "share of links with Δ > 0 (%)
+    / mean Δ" (mean ± std over seeds), and a table of the per-link changes between models (mean change of the
+    related and unrelated distances, and in how many seeds the Wilcoxon test gave p < alpha)."""
+    lines: list[str] = []
+    tables = sorted({(d.variant, d.layer, d.metric) for d in distances}, key=lambda k: (k[0] != "adjusted", k))
+    for variant, layer, metric in tables:
+        here = [d for d in distances if (d.variant, d.layer, d.metric) == (variant, layer, metric)]
+        languages = list(dict.fromkeys(d.language for d in here))
+        models = sorted({d.model for d in here}, key=_model_order)
+        lines += ["", f"## analysis ({variant}, layer {layer}, {metric}): share of links with Δ > 0 (%) / mean Δ", ""]
+        lines += ["| model | " + " | ".join(languages) + " |", "| --- |" + " --- |" * len(languages)]
+        for model in models:
+            row = []
+            for language in languages:
+                cell = [d for d in here if (d.model, d.language) == (model, language)]
+                if not cell:
+                    row.append("")
+                    continue
+                share = _with_std(*mean_std([d.share_delta_positive for d in cell]), 1, 100)
+                delta = _with_std(*mean_std([d.delta_mean for d in cell]), 3)
+                row.append(f"{share} / {delta}")
+            lines.append(f"| {model} | " + " | ".join(row) + " |")
+        moved = [c for c in changes if (c.variant, c.layer, c.metric) == (variant, layer, metric)]
+        if moved:
+            lines += ["", f"Changes per link (mean over seeds; seeds with Wilcoxon p < {alpha}):", ""]
+            lines += ["| A → B | language | Δ d_related | Δ d_unrelated |", "| --- | --- | --- | --- |"]
+            for comparison in dict.fromkeys(c.comparison for c in moved):
+                for language in languages:
+                    cell = [c for c in moved if (c.comparison, c.language) == (comparison, language)]
+                    if not cell:
+                        continue
+                    related = _change_text([c.related_mean for c in cell], [c.related_p_value for c in cell], alpha)
+                    unrelated = _change_text(
+                        [c.unrelated_mean for c in cell], [c.unrelated_p_value for c in cell], alpha
+                    )
+                    lines.append(f"| {comparison.replace('->', ' → ')} | {language} | {related} | {unrelated} |")
+    return lines
+
+
+def _model_order(label: str) -> tuple[str, bool, str]:
+    """original, adjusted, then original+TASK, adjusted+TASK per task (analysis_results.json sorts its keys)."""
+    encoder, _, task = label.partition("+")
+    return task, encoder != "original", label
+
+
+def _change_text(means: Sequence[float], p_values: Sequence[float], alpha: float) -> str:
+    significant = sum(1 for p in p_values if not math.isnan(p) and p < alpha)
+    return f"{np.mean(means):+.4f} ({significant}/{len(means)})"
+
+
+def write_analysis_csv(distances: Sequence[ModelDistances], path: str) -> None:
+    """One row per analysis variant, language, layer, metric and model: share of links with Δ > 0 and mean Δ,
+    mean and std over seeds."""
+    groups: dict[tuple[str, str, str, str, str], list[ModelDistances]] = defaultdict(list)
+    for d in distances:
+        groups[(d.variant, d.language, d.layer, d.metric, d.model)].append(d)
+    header = [
+        "variant",
+        "language",
+        "layer",
+        "metric",
+        "model",
+        "seeds",
+        "share_delta_positive_mean",
+        "share_delta_positive_std",
+        "delta_mean_mean",
+        "delta_mean_std",
+    ]
+    rows = []
+    for key, group in groups.items():
+        share, delta = mean_std([d.share_delta_positive for d in group]), mean_std([d.delta_mean for d in group])
+        rows.append([*key, " ".join(str(d.seed) for d in group), *share, *delta])
+    write_csv(path, rows, header)
+
+
+def data_size_markdown(sized: Sequence[Cell], cells: Sequence[Cell], baseline: str) -> list[str]:
+    lines: list[str] = []
+    for task in sorted({c.task for c in sized}):
+        here = [c for c in sized if c.task == task]
+        counts = sorted({c.pairs for c in here})
+        lines += ["", f"## {task} ({here[0].metric}) vs parallel pairs (mean ± std over seeds)", ""]
+        lines += [f"| set | {baseline} | " + " | ".join(f"{n:,}" for n in counts) + " |"]
+        lines.append("| --- | --- |" + " --- |" * len(counts))
+        base = {c.eval_set: c for c in cells if c.task == task and c.variant == baseline}
+        for name in dict.fromkeys(c.eval_set for c in here):
+            row = [next((cell_text(c) for c in here if (c.eval_set, c.pairs) == (name, n)), "") for n in counts]
+            reference = f"{_fmt(base[name].mean)} ± {_fmt(base[name].std)}" if name in base else ""
+            lines.append(f"| {name} | {reference} | " + " | ".join(row) + " |")
+    return lines
