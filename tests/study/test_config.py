@@ -61,6 +61,8 @@ def test_a_misspelt_key_names_the_key_the_file_and_the_close_match(write_config,
         ({"tasks": {"ner": {"include_english": "no"}}}, 'tasks.ner.include_english must be true or false (got "no")'),
         ({"tasks": {"qa": {"eval_values": {"es": "xquad.es"}}}}, "tasks.qa.eval_values.es must be a list"),
         ({"output_dir": None}, "output_dir must be a string (got null)"),
+        ({"seeds": []}, "seeds is empty"),
+        ({"adjust": {"seeds": []}}, "adjust.seeds is empty"),
     ],
 )
 def test_a_wrong_type_names_the_key_and_the_file(write_config, entries, message):

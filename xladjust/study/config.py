@@ -251,6 +251,9 @@ class StudyConfig:
     resolved_variants: list[Variant] = _internal(init=False)
 
     def __post_init__(self) -> None:
+        for key, values in (("languages", self.languages), ("seeds", self.seeds), ("adjust.seeds", self.adjust.seeds)):
+            if values is not None and not values:
+                raise InputError(f"{key} is empty; give at least one value (or leave the key out for the default)")
         object.__setattr__(self, "resolved_variants", _resolve_variants(self))
 
     def as_dict(self) -> dict[str, Any]:
