@@ -9,7 +9,8 @@ the old file or the new one. JSON is strict: NaN and infinities become ``null`` 
 - :func:`write_jsonl`: one compact object per line (predictions, per-query files);
 - :func:`write_csv`: a header and one row per mapping;
 - :func:`atomic_path`: for a library that writes by itself (``figure.savefig``, ``save_file``): write to the
-  temporary path it yields, and it is renamed into place when the block ends without an error.
+  temporary path it yields, and it is renamed into place when the block ends without an error;
+- :func:`open_atomic`: a binary file handle for content streamed in pieces (too large to hold at once).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def strict(value: Any) -> Any:
@@ -51,6 +52,13 @@ def atomic_path(path: str | Path, *, make_parents: bool = True) -> Iterator[Path
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary handle to stream into; the file appears at ``path`` only when the block ends without an error."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        yield handle
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

