@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 IGNORE_INDEX = -100
+WORD_ACCURACY = "word_accuracy"
+"""The ``metric`` field of POS predictions records: tag lists scored word by word, not as entities (see
+:func:`xladjust.study.results.score_records`)."""
 ENTITY_TYPES = ("PER", "ORG", "LOC")
 
 

@@ -19,7 +19,13 @@ from typing import Any
 
 from xladjust.data.languages import WIKIANN_LANGUAGES, check_language
 from xladjust.errors import InputError
-from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores, tag_accuracy_compute_metrics, word_accuracy
+from xladjust.tasks.metrics import (
+    WORD_ACCURACY,
+    make_ner_compute_metrics,
+    ner_scores,
+    tag_accuracy_compute_metrics,
+    word_accuracy,
+)
 from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, load_ner_dataset
 from xladjust.tasks.pos import BENCHMARK as POS_BENCHMARK
 from xladjust.tasks.pos import (
@@ -29,9 +35,6 @@ from xladjust.tasks.pos import (
     load_pos_dataset,
     pos_config_name,
 )
-
-WORD_ACCURACY = "word_accuracy"
-"""The ``metric`` of POS predictions records (see :func:`xladjust.study.results.score_records`)."""
 
 
 @dataclass(frozen=True)
