@@ -178,13 +178,17 @@ FLORES_CODES = {
 Simplified script, Arabic Modern Standard Arabic, Persian Western Persian, Swahili ``swh`` (as Belebele's list)."""
 
 _FLORES_CODE = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
+_ISO_CODES = {code: language for language, code in FLORES_CODES.items()}
 
 
 def flores_code(language: str, what: str) -> str:
-    """The FLORES-200 code of ``language``: an ISO code of :data:`FLORES_CODES`, or a FLORES-200 code itself
-    (``spa_Latn``, for the languages the table does not name); anything else is an InputError naming ``what``."""
+    """The FLORES-200 code of ``language``: an ISO code of :data:`FLORES_CODES`, or a FLORES-200 code itself for a
+    language the table does not name (``ast_Latn``); anything else, a table language's FLORES code included (write
+    ``es``, not ``spa_Latn``, so that English stays ``en`` and out of the zero-shot average), is an InputError."""
     if language in FLORES_CODES:
         return FLORES_CODES[language]
+    if language in _ISO_CODES:  # one name per language across tasks: the report pairs sets by language
+        raise InputError(f"write {_ISO_CODES[language]!r} for {language} in {what}, as in the other tasks")
     if _FLORES_CODE.fullmatch(language):
         return language
     raise InputError(
