@@ -194,14 +194,15 @@ def load_training_questions(
 
 def encode_choices(examples: dict[str, list], tokenizer: Any, max_length: int) -> Any:
     """Four (passage, question + answer) pairs per question, for ``AutoModelForMultipleChoice``: every model input is
-    a list of four token lists; ``labels`` the correct answer's index. The longer segment is cut first."""
+    a list of four token lists; ``labels`` the correct answer's index. Only the passage is cut to ``max_length``: the
+    question and the answer are kept whole."""
     passages = [passage for passage in examples["flores_passage"] for _ in range(CHOICES)]
     endings = [
         f"{question} {answer}"
         for i, question in enumerate(examples["question"])
         for answer in (examples[name][i] for name in ANSWER_COLUMNS)
     ]
-    flat = tokenizer(passages, endings, truncation="longest_first", max_length=max_length)
+    flat = tokenizer(passages, endings, truncation="only_first", max_length=max_length)
     encoded = {key: [values[i : i + CHOICES] for i in range(0, len(values), CHOICES)] for key, values in flat.items()}
     encoded["labels"] = examples["label"]
     return encoded
