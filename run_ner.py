@@ -112,7 +112,9 @@ def read_tagged(
     cache_dir: str | None = None,
 ) -> Any:
     if shared:
-        raise InputError("a tagged file holds one language; give LANG=PATH per language or {lang} in the path", path)
+        raise InputError(
+            "a file of tagged sentences holds one language; give LANG=PATH per language or {lang} in the path", path
+        )
     return task.load(language, split, path, repair, cache_dir)[0]
 
 
