@@ -24,7 +24,7 @@ Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` (``pr
 ``trainer_state.json`` (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
 
 Belebele's passages are FLORES-200 sentences: parallel data drawn from FLORES would put test passages into the
-adjustment (the study refuses that combination).
+adjustment: do not adjust on FLORES when Belebele is evaluated.
 """
 
 from __future__ import annotations

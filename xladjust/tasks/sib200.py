@@ -16,7 +16,7 @@ codes themselves. A topic outside the seven is an error naming the file and line
 a counted warning.
 
 SIB-200's sentences are FLORES-200 sentences: parallel data drawn from FLORES would put the test sentences into the
-adjustment (the study refuses that combination; see the study config).
+adjustment: do not adjust on FLORES when SIB-200 is evaluated.
 """
 
 from __future__ import annotations
