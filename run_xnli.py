@@ -21,8 +21,8 @@ Other tasks (``--task_name``, :mod:`xladjust.tasks.classification`), the same st
   ``google-research-datasets/paws-x`` (en de es fr ja ko zh) or the official tsv files (``id sentence1 sentence2
   label``); untranslated rows (empty or ``NS`` sentences) and rows without a label are dropped and counted;
 - ``sib200``: SIB-200 topic classification (one sentence, 7 topics), Hub ``Davlan/sib200`` (configs by FLORES-200
-  code; ``--eval_languages`` takes ISO codes such as ``es`` or FLORES-200 codes such as ``spa_Latn``) or the
-  dataset's tsv files (``index_id category text``, with ``labels.txt``).
+  code; ``--eval_languages`` takes ISO codes such as ``es``, or FLORES-200 codes such as ``ast_Latn`` for the
+  languages without one) or the dataset's tsv files (``index_id category text``, with ``labels.txt``).
 
 Both train on their English training split (``--train_file`` or the Hub's ``en`` / ``eng_Latn``) and report
 accuracy. ``--train_dataset`` is XNLI's only.
