@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fine-tune an encoder on English NLI and evaluate it zero-shot on XNLI languages (Efimov et al. 2023).
+"""Fine-tune an encoder on English NLI (or PAWS-X, SIB-200) and evaluate it zero-shot on XNLI languages.
 
 The encoder may be the original one or an adjusted one (any folder run_adjust.py wrote, or a Hub name). Training
 reads English NLI (Hub ``facebook/xnli`` config ``en``, or ``--train_dataset multi_nli`` for
@@ -15,7 +15,22 @@ or one PATH where ``{lang}`` stands for the language (``dev.{lang}.jsonl``); the
 (columns ``language``, ``gold_label``, ``sentence1``, ``sentence2``) may serve every language at once. Other
 files are csv/tsv/json/jsonl with ``premise``, ``hypothesis``, ``label`` (a name or an id).
 
-Labels: entailment=0, neutral=1, contradiction=2, stored as ``id2label``/``label2id`` in the saved config; a
+Other tasks (``--task_name``, :mod:`xladjust.tasks.classification`), the same story with another reader and label set:
+
+- ``pawsx``: PAWS-X paraphrase identification (sentence pairs; not_paraphrase=0, paraphrase=1), Hub
+  ``google-research-datasets/paws-x`` (en de es fr ja ko zh) or the official tsv files (``id sentence1 sentence2
+  label``); untranslated rows (empty or ``NS`` sentences) and rows without a label are dropped and counted;
+- ``sib200``: SIB-200 topic classification (one sentence, 7 topics), Hub ``Davlan/sib200`` (configs by FLORES-200
+  code; ``--eval_languages`` takes ISO codes such as ``es``, or FLORES-200 codes such as ``ast_Latn`` for the
+  languages without one) or the dataset's tsv files (``index_id category text``, with ``labels.txt``).
+
+Both train on their English training split (``--train_file`` or the Hub's ``en`` / ``eng_Latn``) and report
+accuracy. ``--train_dataset`` is XNLI's only.
+
+    python run_xnli.py --task_name pawsx --model_name_or_path out/adjusted-es-ru --output_dir out/pawsx \
+        --do_train --do_predict --eval_languages en es de fr --learning_rate 2e-5 --num_train_epochs 5
+
+Labels (XNLI): entailment=0, neutral=1, contradiction=2, stored as ``id2label``/``label2id`` in the saved config; a
 starting model whose 3-way head uses another order is refused. Defaults as in the paper: lr 5e-5, 2 epochs,
 batch 32, 128 subwords.
 
@@ -28,6 +43,7 @@ Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` (``ev
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
@@ -38,12 +54,12 @@ from transformers import AutoModelForSequenceClassification, set_seed
 from xladjust.adjust.continual import ContinualLearningArguments
 from xladjust.arguments import ModelArguments
 from xladjust.cli import run_main
-from xladjust.data.languages import XNLI_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
 from xladjust.tasks.arguments import TaskDataArguments, TaskTrainingArguments
 from xladjust.tasks.cards import card_evaluations, describe_data, per_language_benchmark, task_model_card
+from xladjust.tasks.classification import CLASSIFICATION_TASKS
 from xladjust.tasks.eval_sets import (
     EvalSet,
     eval_datasets_during_training,
@@ -54,9 +70,10 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.labelled_text import label_counts
 from xladjust.tasks.metrics import accuracy, nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
-from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
+from xladjust.tasks.nli import NLI_HUB_DATASETS
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)
@@ -70,9 +87,16 @@ class XnliTrainingArguments(TaskTrainingArguments):
 
 @dataclass
 class XnliDataArguments(TaskDataArguments):
-    known_languages: ClassVar = XNLI_LANGUAGES
     benchmark: ClassVar = "XNLI"
 
+    task_name: str = field(
+        default="xnli",
+        metadata={
+            "help": "xnli: natural language inference; pawsx: paraphrase identification (PAWS-X); sib200: topic "
+            "classification (SIB-200).",
+            "choices": list(CLASSIFICATION_TASKS),
+        },
+    )
     train_dataset: str = field(
         default="xnli",
         metadata={
@@ -81,30 +105,31 @@ class XnliDataArguments(TaskDataArguments):
         },
     )
 
+    def __post_init__(self) -> None:
+        if self.task_name not in CLASSIFICATION_TASKS:
+            raise InputError(f"--task_name must be one of {', '.join(CLASSIFICATION_TASKS)} (got {self.task_name!r})")
+        if self.task_name != "xnli" and self.train_dataset != "xnli":
+            raise InputError(f"--train_dataset is for XNLI; {self.task_name} trains on its English split")
+        super().__post_init__()
 
-def read_xnli(language: str, split: str, path: str | None, shared: bool, cache_dir: str | None = None) -> Any:
-    """One language's split; a file shared by several languages must be the original XNLI format."""
-    dataset, stats = load_nli_dataset(language, split, path, "xnli", cache_dir)
-    if shared and not stats.rows_other_language:
-        raise InputError(
-            "has no rows of other languages (no `language` column), so it cannot be the file of several "
-            "languages; give LANG=PATH per language or put {lang} in the path",
-            path,
-        )
-    return dataset
+    def check_eval_language(self, language: str) -> None:
+        CLASSIFICATION_TASKS[self.task_name].check_language(language)
 
 
-def encode_pairs(examples: dict[str, list], tokenizer: Any, max_length: int) -> Any:
-    encoded = tokenizer(examples["premise"], examples["hypothesis"], truncation=True, max_length=max_length)
+def encode_texts(examples: dict[str, list], tokenizer: Any, max_length: int, columns: tuple[str, ...]) -> Any:
+    """One text or a pair (premise/hypothesis, sentence1/sentence2), truncated together to ``max_length``."""
+    encoded = tokenizer(*(examples[column] for column in columns), truncation=True, max_length=max_length)
     encoded["labels"] = examples["label"]
     return encoded
 
 
-def decode_nli(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float], list[dict[str, Any]]]:
+def decode_labels(
+    eval_set: EvalSet, predictions: Any, labels: Sequence[str]
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
     predicted = np.asarray(predictions).reshape(-1)
     gold = np.asarray(eval_set.examples["label"])
     records = [
-        {"id": example_id, "gold": NLI_LABELS[g], "predicted": NLI_LABELS[p]}
+        {"id": example_id, "gold": labels[g], "predicted": labels[p]}
         for example_id, g, p in zip(eval_set.examples["id"], gold.tolist(), predicted.tolist(), strict=True)
     ]
     return {"accuracy": accuracy(predicted, gold)}, records
@@ -121,22 +146,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     checkpoint = run.checkpoint
     set_seed(training_args.seed)
 
-    # 1. English training pairs and every language's evaluation sets, all validated before the model loads.
+    # 1. English training examples and every language's evaluation sets, all validated before the model loads.
+    task = CLASSIFICATION_TASKS[data_args.task_name]
     train_examples, train_source = None, None
     if training_args.do_train:
-        train_examples, stats = load_nli_dataset(
-            "en", "train", data_args.train_file, data_args.train_dataset, model_args.cache_dir
+        train_examples, train_source = task.read_train(
+            data_args.train_file, data_args.train_dataset, model_args.cache_dir
         )
-        train_examples, train_source = first_examples(train_examples, data_args.max_train_samples), stats.source
-        logger.info("training labels: %s", label_counts(train_examples["label"]))
-    eval_sets = load_eval_sets(data_args, training_args, partial(read_xnli, cache_dir=model_args.cache_dir))
+        train_examples = first_examples(train_examples, data_args.max_train_samples)
+        logger.info("training labels: %s", label_counts(train_examples["label"], task.labels))
+    eval_sets = load_eval_sets(data_args, training_args, partial(task.read_eval, cache_dir=model_args.cache_dir))
 
-    # 2. Tokenise premise/hypothesis pairs; the model gets the 3-way head with the fixed label order.
+    # 2. Tokenise the texts (premise/hypothesis, a sentence pair, a sentence); the head has the task's label order.
     tokenizer = load_tokenizer(model_args)
-    encode = partial(encode_pairs, tokenizer=tokenizer, max_length=data_args.max_seq_length)
+    encode = partial(encode_texts, tokenizer=tokenizer, max_length=data_args.max_seq_length, columns=task.text_columns)
     train_dataset = tokenize(train_examples, encode, data_args, training_args) if train_examples else None
     eval_sets = tokenize_eval_sets(eval_sets, encode, data_args, training_args)
-    model = load_task_model(AutoModelForSequenceClassification, model_args, NLI_LABELS)
+    model = load_task_model(AutoModelForSequenceClassification, model_args, task.labels)
 
     # 3. Continual learning (optional) and the trainer.
     continual = setup_continual_learning(continual_args, model, tokenizer, training_args)
@@ -150,8 +176,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         preprocess_logits_for_metrics=predicted_ids,
         continual=continual,
         model_card=task_model_card(
-            "NLI",
-            ["text-classification", "xnli"],
+            task.title,
+            list(task.card_tags),
             model_args,
             data_args,
             continual_args,
@@ -160,8 +186,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             evaluations=card_evaluations(
                 eval_sets,
                 "text-classification",
-                "Natural Language Inference",
-                per_language_benchmark(NLI_HUB_DATASETS["xnli"], "XNLI"),
+                task.card_task_name,
+                per_language_benchmark(task.hub_dataset, task.benchmark, task.hub_config),
                 [("accuracy", "accuracy", "Accuracy")],
             ),
         ),
@@ -171,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     results: dict[str, float] = {}
     if training_args.do_train:
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
-    results.update(evaluate_languages(trainer, eval_sets, decode_nli, average_keys=("accuracy",)))
+    decode = partial(decode_labels, labels=task.labels)
+    results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=("accuracy",)))
     trainer.publish(data_args.eval_languages)
     run.finish()
     return results

@@ -21,6 +21,10 @@ from xladjust.adjust.continual import ContinualAlignment, ContinualLearningArgum
 PARALLEL = FIXTURES / "parallel"
 NLI = FIXTURES / "nli"
 NER = FIXTURES / "ner"
+POS = FIXTURES / "pos"
+PAWSX = FIXTURES / "pawsx"
+SIB200 = FIXTURES / "sib200"
+BELEBELE = FIXTURES / "belebele"
 
 
 def adjust_args(model, output_dir, languages=("es", "ru"), alignments=True, *extra: str) -> list[str]:
@@ -93,6 +97,57 @@ def ner_args(model: Path, output: Path, *extra: str) -> list[str]:
         "1",
         *extra,
     ]
+
+
+def task_args(model: Path, output: Path, *extra: str) -> list[str]:
+    """The options every task script takes in the tests: model, output, small batches, no saving, seed 1."""
+    return [
+        "--model_name_or_path",
+        str(model),
+        "--output_dir",
+        str(output),
+        "--per_device_train_batch_size",
+        "4",
+        "--per_device_eval_batch_size",
+        "16",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        "--report_to",
+        "none",
+        "--seed",
+        "1",
+        *extra,
+    ]
+
+
+def pos_args(model: Path, output: Path, *extra: str) -> list[str]:
+    """run_ner.py --task_name pos on the CoNLL-U fixtures (English train, five test languages)."""
+    files = ["--train_file", str(POS / "train.en.conllu"), "--test_files", str(POS / "test.{lang}.conllu")]
+    return task_args(model, output, "--task_name", "pos", *files, *extra)
+
+
+def pawsx_args(model: Path, output: Path, *extra: str) -> list[str]:
+    """run_xnli.py --task_name pawsx on the official-layout tsv fixtures (x-final/LANG/...)."""
+    files = ["--train_file", str(PAWSX / "en" / "train.tsv"), "--test_files", str(PAWSX / "{lang}" / "test_2k.tsv")]
+    return task_args(model, output, "--task_name", "pawsx", *files, *extra)
+
+
+def sib200_args(model: Path, output: Path, languages=("en", "es", "ru"), *extra: str) -> list[str]:
+    """run_xnli.py --task_name sib200 on the fixtures laid out like data/CODE/{train,test}.tsv."""
+    codes = {"en": "eng_Latn", "es": "spa_Latn", "ru": "rus_Cyrl"}
+    tests = [f"{lang}={SIB200 / codes[lang] / 'test.tsv'}" for lang in languages]
+    files = ["--train_file", str(SIB200 / "eng_Latn" / "train.tsv"), "--test_files", *tests]
+    return task_args(model, output, "--task_name", "sib200", *files, "--eval_languages", *languages, *extra)
+
+
+def belebele_args(model: Path, output: Path, languages=("en", "es", "ru"), *extra: str) -> list[str]:
+    """run_belebele.py on the assembled-training-set tsv and Belebele's data/CODE.jsonl fixtures."""
+    codes = {"en": "eng_Latn", "es": "spa_Latn", "ru": "rus_Cyrl"}
+    tests = [f"{lang}={BELEBELE / (codes[lang] + '.jsonl')}" for lang in languages]
+    files = ["--train_file", str(BELEBELE / "belebele_training_set.tsv"), "--test_files", *tests]
+    return task_args(model, output, *files, "--eval_languages", *languages, "--max_seq_length", "96", *extra)
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -178,7 +178,7 @@ def test_json_configuration_file(tiny_bert, tmp_path):
         (
             None,
             ["--test_files", str(NER / "test.en.conll"), "--eval_languages", "en", "es"],
-            "test.en.conll: an NER file holds one language",
+            "test.en.conll: a file of tagged sentences holds one language",
         ),
     ],
     ids=["unknown-language", "invalid-iob2", "unknown-tag", "missing-field", "shared-file"],

@@ -1,5 +1,9 @@
-"""``python -m xladjust.check_hub [--languages es ru vi hi]``: can every dataset and config the study reads be loaded
-from the Hub, from here, today?
+"""``python -m xladjust.check_hub [--languages es ru vi hi] [--tasks xnli ner qa ...]``: can every dataset and config
+the study reads be loaded from the Hub, from here, today?
+
+``--tasks`` (default: all) names the study's tasks whose sources are checked: ``xnli`` (XNLI and MultiNLI), ``ner``
+(WikiANN), ``qa`` (SQuAD, XQuAD, MLQA, TyDi QA), ``pos`` (XTREME's UD-POS), ``pawsx``, ``sib200``, ``belebele``; the
+parallel data (OPUS-100) and Tatoeba are always checked.
 
 Run it on the GPU machine before a long job. Each
 source is opened in streaming mode and a few rows of one split are read (no full download), trying the same
@@ -23,16 +27,22 @@ from dataclasses import dataclass
 from xladjust.cli import run_main
 from xladjust.data.hub import HubSource, try_sources
 from xladjust.data.languages import (
+    FLORES_CODES,
     PAPER_LANGUAGES,
     PARALLEL_DATASET,
+    PAWSX_LANGUAGES,
     TATOEBA_CODES,
+    UDPOS_LANGUAGE_NAMES,
     WIKIANN_LANGUAGES,
     XNLI_LANGUAGES,
     default_config_name,
 )
 from xladjust.data.tatoeba import tatoeba_sources
+from xladjust.tasks.multiple_choice import belebele_hub_sources
 from xladjust.tasks.ner import ner_hub_sources
 from xladjust.tasks.nli import nli_hub_sources
+from xladjust.tasks.pawsx import pawsx_hub_sources
+from xladjust.tasks.pos import pos_hub_sources
 from xladjust.tasks.qa.data import (
     MLQA_LANGUAGES,
     TYDIQA_LANGUAGE_NAMES,
@@ -40,6 +50,7 @@ from xladjust.tasks.qa.data import (
     eval_set_sources,
     resolve_set_spec,
 )
+from xladjust.tasks.sib200 import sib200_hub_sources
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +58,9 @@ ROWS = 3
 """Rows read from every source."""
 
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+TASKS = ("xnli", "ner", "qa", "pos", "pawsx", "sib200", "belebele")
+"""The study's task names whose sources ``--tasks`` can select."""
 
 
 @dataclass(frozen=True)
@@ -58,31 +72,28 @@ class Check:
     sources: tuple[HubSource, ...]
 
 
-def study_checks(languages: Sequence[str]) -> list[Check]:
-    """Every source the study reads for English and ``languages``, built by the loaders' own source lists."""
+def study_checks(languages: Sequence[str], tasks: Sequence[str] = TASKS) -> list[Check]:
+    """Every source the study reads for English and ``languages`` (for ``tasks``, plus the parallel data and
+    Tatoeba), built by the loaders' own source lists."""
     everyone = ["en", *(lang for lang in languages if lang != "en")]
     targets = everyone[1:]
-    checks = [
-        Check("XNLI", f"{lang} test", tuple(nli_hub_sources(lang, "test")))
-        for lang in everyone
-        if lang in XNLI_LANGUAGES
-    ]
-    checks.append(Check("MultiNLI", "en train", tuple(nli_hub_sources("en", "train", "multi_nli"))))
-    checks += [
-        Check("WikiANN", f"{lang} test", tuple(ner_hub_sources(lang, "test")))
-        for lang in everyone
-        if lang in WIKIANN_LANGUAGES
-    ]
-    checks.append(Check("SQuAD", "train", (HubSource("rajpurkar/squad", None, "train"),)))
-    qa_names = [f"xquad.{lang}" for lang in everyone if lang in XQUAD_LANGUAGES]
-    mlqa = [lang for lang in targets if lang in MLQA_LANGUAGES]
-    pairs = [(c, q) for lang in mlqa for c, q in ((lang, lang), (lang, "en"), ("en", lang))]
-    qa_names += ["mlqa.en.en", *(f"mlqa.{c}.{q}" for c, q in pairs)]
-    if any(lang in TYDIQA_LANGUAGE_NAMES for lang in everyone):
-        qa_names.append("tydiqa.en")  # one config holds every GoldP language: one check covers them
-    for name in qa_names:
-        eval_set = resolve_set_spec(name)
-        checks.append(Check(eval_set.benchmark.upper(), f"{name} {eval_set.split}", tuple(eval_set_sources(eval_set))))
+    checks = []
+    if "xnli" in tasks:
+        checks += [
+            Check("XNLI", f"{lang} test", tuple(nli_hub_sources(lang, "test")))
+            for lang in everyone
+            if lang in XNLI_LANGUAGES
+        ]
+        checks.append(Check("MultiNLI", "en train", tuple(nli_hub_sources("en", "train", "multi_nli"))))
+    if "ner" in tasks:
+        checks += [
+            Check("WikiANN", f"{lang} test", tuple(ner_hub_sources(lang, "test")))
+            for lang in everyone
+            if lang in WIKIANN_LANGUAGES
+        ]
+    if "qa" in tasks:
+        checks += qa_checks(everyone)
+    checks += beyond_checks(everyone, tasks)
     checks += [
         Check(
             "OPUS-100",
@@ -93,6 +104,42 @@ def study_checks(languages: Sequence[str]) -> list[Check]:
     ]
     tatoeba = [lang for lang in targets if lang in TATOEBA_CODES]
     checks += [Check("Tatoeba", f"{lang}-en", tuple(tatoeba_sources(lang))) for lang in tatoeba]
+    return checks
+
+
+def beyond_checks(everyone: Sequence[str], tasks: Sequence[str]) -> list[Check]:
+    """The benchmarks beyond the paper: English training data and every language's test set."""
+    checks = []
+    if "pos" in tasks:
+        checks.append(Check("UD-POS", "en train", tuple(pos_hub_sources("en", "train"))))
+        pos = [lang for lang in everyone if lang in UDPOS_LANGUAGE_NAMES]
+        checks += [Check("UD-POS", f"{lang} test", tuple(pos_hub_sources(lang, "test"))) for lang in pos]
+    if "pawsx" in tasks:
+        checks.append(Check("PAWS-X", "en train", tuple(pawsx_hub_sources("en", "train"))))
+        pawsx = [lang for lang in everyone if lang in PAWSX_LANGUAGES]
+        checks += [Check("PAWS-X", f"{lang} test", tuple(pawsx_hub_sources(lang, "test"))) for lang in pawsx]
+    flores = [lang for lang in everyone if lang in FLORES_CODES]
+    if "sib200" in tasks:
+        checks.append(Check("SIB-200", "en train", tuple(sib200_hub_sources("en", "train"))))
+        checks += [Check("SIB-200", f"{lang} test", tuple(sib200_hub_sources(lang, "test"))) for lang in flores]
+    if "belebele" in tasks:
+        checks += [Check("Belebele", f"{lang} test", tuple(belebele_hub_sources(lang))) for lang in flores]
+    return checks
+
+
+def qa_checks(everyone: Sequence[str]) -> list[Check]:
+    """SQuAD for training, then XQuAD, MLQA (both directions of every pair) and TyDi QA."""
+    targets = everyone[1:]
+    checks = [Check("SQuAD", "train", (HubSource("rajpurkar/squad", None, "train"),))]
+    qa_names = [f"xquad.{lang}" for lang in everyone if lang in XQUAD_LANGUAGES]
+    mlqa = [lang for lang in targets if lang in MLQA_LANGUAGES]
+    pairs = [(c, q) for lang in mlqa for c, q in ((lang, lang), (lang, "en"), ("en", lang))]
+    qa_names += ["mlqa.en.en", *(f"mlqa.{c}.{q}" for c, q in pairs)]
+    if any(lang in TYDIQA_LANGUAGE_NAMES for lang in everyone):
+        qa_names.append("tydiqa.en")  # one config holds every GoldP language: one check covers them
+    for name in qa_names:
+        eval_set = resolve_set_spec(name)
+        checks.append(Check(eval_set.benchmark.upper(), f"{name} {eval_set.split}", tuple(eval_set_sources(eval_set))))
     return checks
 
 
@@ -150,13 +197,13 @@ def run_check(check: Check) -> tuple[bool, str]:
     return False, f"FAIL  {label}: " + "; ".join(failures)
 
 
-def check_hub(languages: Sequence[str], echo: Callable[[str], None] = print) -> int:
+def check_hub(languages: Sequence[str], echo: Callable[[str], None] = print, tasks: Sequence[str] = TASKS) -> int:
     """Check every source (see the module docstring); return the exit status."""
     reason = offline_reason()
     if reason is not None:
         echo(f"offline: {reason}; run this on a machine with Hub access")
         return 2
-    checks = study_checks(languages)
+    checks = study_checks(languages, tasks)
     failed = 0
     for check in checks:
         usable, line = run_check(check)
@@ -171,10 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--languages", nargs="+", default=list(PAPER_LANGUAGES), help="Target languages (English is always checked)."
     )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=list(TASKS),
+        choices=list(TASKS),
+        help="Tasks to check (default: all).",
+    )
     args = parser.parse_args(argv)
     # The report lines say which source served; the loaders' per-source warnings would repeat them.
     logging.basicConfig(level=logging.ERROR)
-    return check_hub(args.languages)
+    return check_hub(args.languages, tasks=args.tasks)
 
 
 if __name__ == "__main__":

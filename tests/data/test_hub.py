@@ -8,6 +8,7 @@ SQuAD ``answers`` structs), read back through the real parquet loader.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -21,9 +22,13 @@ from xladjust.data.hub import HubSource, load_first
 from xladjust.data.languages import default_config_name
 from xladjust.data.parallel import build_sources, read_parallel_dataset
 from xladjust.errors import InputError
+from xladjust.tasks.multiple_choice import load_belebele
 from xladjust.tasks.ner import NER_LABELS, load_ner_dataset
 from xladjust.tasks.nli import NLI_LABELS, load_nli_dataset
+from xladjust.tasks.pawsx import load_pawsx_dataset
+from xladjust.tasks.pos import UPOS_LABELS, load_pos_dataset
 from xladjust.tasks.qa.data import QA_COLUMNS, QA_FEATURES, load_eval_set, resolve_set_spec
+from xladjust.tasks.sib200 import SIB200_LABELS, load_sib200_dataset
 
 REAL_LOAD_DATASET = datasets.load_dataset
 EXPORT = "hf://datasets/{repo}@refs%2Fconvert%2Fparquet/"
@@ -73,6 +78,12 @@ class FakeHub:
     def __init__(self, root: Path, scripts: set[str] = frozenset()):
         self.root, self.scripts, self.calls = root, set(scripts), []
 
+    def add_file(self, repo: str, path: str, text: str) -> None:
+        """A file of the repository itself (read by path, e.g. Belebele's ``data/CODE.jsonl``)."""
+        local = self.root / repo / "files" / path
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(text, encoding="utf-8")
+
     def add(self, repo: str, config: str, split: str, table: Dataset, export: bool = False) -> None:
         if export:
             path = self.root / repo / "refs/convert/parquet" / config / split / "0000.parquet"
@@ -84,6 +95,11 @@ class FakeHub:
     def __call__(self, path, name=None, *, split, data_files=None, cache_dir=None, streaming=False):
         self.calls.append((path, name, split, None if data_files is None else data_files[split]))
         options = {"split": split, "cache_dir": str(self.root / ".cache"), "streaming": streaming}
+        if data_files is not None and path == "json":  # a repository's own json file, REPO/files/PATH
+            local = self.root / data_files[split].removeprefix("hf://datasets/").replace("/data/", "/files/data/", 1)
+            if not local.is_file():
+                raise datasets.exceptions.DataFilesNotFoundError(f"No (supported) data files found in {local.name}")
+            return REAL_LOAD_DATASET("json", data_files={split: [str(local)]}, **options)
         if data_files is not None:  # the parquet loader over hf:// files
             assert path == "parquet" and set(data_files) == {split}
             prefix, rest = data_files[split].split("@refs%2Fconvert%2Fparquet/")
@@ -312,6 +328,88 @@ def test_opus100_reads_the_translation_column_of_the_sorted_config(fake_hub):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# UD-POS, PAWS-X, SIB-200, Belebele
+
+
+@pytest.mark.parametrize("variant", ["repository", "parquet export"])
+def test_udpos_from_xtreme_by_language_name(fake_hub, variant):
+    fake = fake_hub(scripts=() if variant == "repository" else {"google/xtreme"})
+    features = Features({"tokens": List(Value("string")), "pos_tags": List(ClassLabel(names=UPOS_LABELS))})
+    rows = {"tokens": [["La", "mar", "."]], "pos_tags": [[UPOS_LABELS.index(t) for t in ("DET", "NOUN", "PUNCT")]]}
+    fake.add(
+        "google/xtreme",
+        "udpos.Spanish",
+        "test",
+        Dataset.from_dict(rows, features=features),
+        export=variant != "repository",
+    )
+    dataset, stats = load_pos_dataset("es", "test")
+    assert fake.calls[0][:3] == ("google/xtreme", "udpos.Spanish", "test")
+    if variant == "parquet export":
+        assert stats.source == EXPORT.format(repo="google/xtreme") + "udpos.Spanish/test/*.parquet"
+    assert dataset["tokens"] == [["La", "mar", "."]] and dataset["pos_tags"] == rows["pos_tags"]
+
+
+def test_pawsx_from_its_repository_with_string_class_labels(fake_hub):
+    fake = fake_hub()
+    features = Features(
+        {
+            "id": Value("int32"),
+            "sentence1": Value("string"),
+            "sentence2": Value("string"),
+            "label": ClassLabel(names=["0", "1"]),
+        }
+    )
+    rows = {"id": [1, 2, 3], "sentence1": ["A .", "B .", "C ."], "sentence2": ["A !", "NS", "C !"], "label": [1, 0, 0]}
+    fake.add("google-research-datasets/paws-x", "es", "test", Dataset.from_dict(rows, features=features))
+    dataset, stats = load_pawsx_dataset("es", "test")
+    assert stats.source == "google-research-datasets/paws-x:es[test]"
+    assert dataset["sentence1"] == ["A .", "C ."] and dataset["label"] == [1, 0] and stats.dropped.total() == 1
+
+
+def test_sib200_script_repository_read_from_its_parquet_export(fake_hub):
+    fake = fake_hub(scripts={"Davlan/sib200"})
+    rows = {"index_id": [7, 8], "category": ["sports", "geography"], "text": ["Gol.", "Un lago."]}
+    fake.add("Davlan/sib200", "spa_Latn", "test", Dataset.from_dict(rows), export=True)
+    dataset, stats = load_sib200_dataset("es", "test")
+    assert fake.calls[0][:3] == ("Davlan/sib200", "spa_Latn", "test")
+    assert stats.source == EXPORT.format(repo="Davlan/sib200") + "spa_Latn/test/*.parquet"
+    assert [SIB200_LABELS[i] for i in dataset["label"]] == ["sports", "geography"]
+
+
+BELEBELE_ROW = {
+    "link": "https://example.org/wiki/x",
+    "question_number": 1,
+    "flores_passage": "El faro se construyó en 1850.",
+    "question": "¿Cuándo?",
+    **{f"mc_answer{i}": answer for i, answer in enumerate(["1960", "1850", "1905", "1750"], start=1)},
+    "correct_answer_num": "2",
+    "dialect": "spa_Latn",
+    "ds": "2023-05-03",
+}
+
+
+@pytest.mark.parametrize("layout", ["config per variant", "older default config", "data file"])
+def test_belebele_layouts(fake_hub, layout):
+    fake = fake_hub()
+    table = Dataset.from_list([BELEBELE_ROW])
+    if layout == "config per variant":
+        fake.add("facebook/belebele", "spa_Latn", "test", table)
+    elif layout == "older default config":
+        fake.add("facebook/belebele", "default", "spa_Latn", table)
+    else:
+        fake.add("facebook/belebele", "default", "deu_Latn", table)  # the repository exists, without this variant
+        fake.add_file("facebook/belebele", "data/spa_Latn.jsonl", json.dumps(BELEBELE_ROW) + "\n")
+    dataset, stats = load_belebele("es", "test")
+    expected = {
+        "config per variant": "facebook/belebele:spa_Latn[test]",
+        "older default config": "facebook/belebele:default[spa_Latn]",
+        "data file": "hf://datasets/facebook/belebele/data/spa_Latn.jsonl",
+    }[layout]
+    assert stats.source == expected and dataset["label"] == [1] and dataset["mc_answer2"] == ["1850"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The self-check
 
 
@@ -362,6 +460,14 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
         "mteb/tatoeba-bitext-mining:spa-eng",
         "tatoeba-bitext-mining:hin-eng",
         "wikiann@refs%2Fconvert%2Fparquet/hi/test/0000.parquet",
+        "google/xtreme:udpos.English",
+        "google/xtreme:udpos.Hindi",
+        "google-research-datasets/paws-x:en",
+        "google-research-datasets/paws-x:es",
+        "Davlan/sib200:eng_Latn",
+        "Davlan/sib200:hin_Deva",
+        "facebook/belebele:spa_Latn",
+        "facebook/belebele:hin_Deva",
     ]
     for source in needed:
         assert source in text, source
@@ -369,6 +475,19 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
     assert mlqa.startswith("OK") and "[fallback; before it: facebook/mlqa:mlqa.es.en[test]: script repository" in mlqa
     assert "columns: sentence1, sentence2" in mlqa and "3 rows read" in mlqa
     assert lines[-1].startswith(f"{len(lines) - 1} of {len(lines) - 1} sources usable")
+
+
+def test_check_hub_tasks_select_the_benchmarks(monkeypatch, online):
+    fake = StreamingHub()
+    monkeypatch.setattr(hub.datasets, "load_dataset", fake)
+    lines = []
+    assert check_hub.check_hub(["es"], echo=lines.append, tasks=["pawsx"]) == 0
+    benchmarks = {line.split()[1] for line in lines[:-1]}
+    assert benchmarks == {"PAWS-X", "OPUS-100", "Tatoeba"}  # parallel data and Tatoeba are always checked
+    lines = []
+    assert check_hub.check_hub(["ru"], echo=lines.append, tasks=["pawsx", "belebele"]) == 0
+    assert not any("PAWS-X ru" in line for line in lines)  # PAWS-X has no Russian
+    assert any(line.startswith("OK    Belebele ru test") for line in lines)
 
 
 def test_check_hub_fails_when_a_source_and_its_fallbacks_are_unusable(monkeypatch, online):

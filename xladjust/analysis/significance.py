@@ -5,6 +5,8 @@ counts from which a corpus statistic is computed, and the statistic of a system 
 per-seed statistic (the figure a paper table reports):
 
 - accuracy (NLI) and QA F1/EM: ``k = 1``, statistic = mean of the per-example scores;
+- POS: ``k = 2`` counts ``(correct words, words)`` per sentence, statistic = corpus word accuracy = Σ correct /
+  Σ words (resampling recomputes it from the counts, as for NER);
 - NER: ``k = 3`` counts ``(true positives, predicted entities, gold entities)`` per sentence, statistic = corpus
   (micro) F1 = 2·tp / (pred + gold). Per-sentence F1 is not additive, so resampling recomputes the corpus F1 from
   the counts. Entities are counted here (strict IOB2, as seqeval ``mode="strict"``: an entity starts with ``B-X``
@@ -52,7 +54,14 @@ def f1_statistic(sums: np.ndarray, n: int) -> np.ndarray:
     return np.divide(2 * sums[..., 0], denominator, out=np.zeros_like(denominator, dtype=float), where=denominator > 0)
 
 
-STATISTICS: dict[str, Statistic] = {"mean": mean_statistic, "f1": f1_statistic}
+def ratio_statistic(sums: np.ndarray, n: int) -> np.ndarray:
+    """Word accuracy (POS) from summed ``(correct words, words)`` counts: a ratio of sums, so that a long sentence
+    weighs more than a short one; 0 when there is no word."""
+    words = sums[..., 1]
+    return np.divide(sums[..., 0], words, out=np.zeros_like(words, dtype=float), where=words > 0)
+
+
+STATISTICS: dict[str, Statistic] = {"mean": mean_statistic, "f1": f1_statistic, "ratio": ratio_statistic}
 
 
 def iob2_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:

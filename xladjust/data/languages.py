@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from xladjust.errors import InputError
@@ -86,3 +87,111 @@ def check_language(language: str, known: Sequence[str] = XNLI_LANGUAGES, what: s
     """InputError unless ``language`` is one of the benchmark's languages."""
     if language not in known:
         raise InputError(f"unknown language {language!r}; {what} languages: {', '.join(known)}")
+
+
+UDPOS_LANGUAGE_NAMES = {
+    "af": "Afrikaans",
+    "ar": "Arabic",
+    "bg": "Bulgarian",
+    "de": "German",
+    "el": "Greek",
+    "en": "English",
+    "es": "Spanish",
+    "et": "Estonian",
+    "eu": "Basque",
+    "fa": "Persian",
+    "fi": "Finnish",
+    "fr": "French",
+    "he": "Hebrew",
+    "hi": "Hindi",
+    "hu": "Hungarian",
+    "id": "Indonesian",
+    "it": "Italian",
+    "ja": "Japanese",
+    "kk": "Kazakh",
+    "ko": "Korean",
+    "mr": "Marathi",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "ta": "Tamil",
+    "te": "Telugu",
+    "th": "Thai",
+    "tl": "Tagalog",
+    "tr": "Turkish",
+    "ur": "Urdu",
+    "vi": "Vietnamese",
+    "yo": "Yoruba",
+    "zh": "Chinese",
+}
+"""ISO 639-1 code → the language name of XTREME's UD-POS configs (``google/xtreme`` ``udpos.Spanish``): its 33
+languages, mapped as XTREME's own results script maps them."""
+
+PAWSX_LANGUAGES = ("de", "en", "es", "fr", "ja", "ko", "zh")
+"""The configs of ``google-research-datasets/paws-x`` (English and its six human-translated languages)."""
+
+FLORES_CODES = {
+    "af": "afr_Latn",
+    "ar": "arb_Arab",
+    "bg": "bul_Cyrl",
+    "bn": "ben_Beng",
+    "cs": "ces_Latn",
+    "de": "deu_Latn",
+    "el": "ell_Grek",
+    "en": "eng_Latn",
+    "es": "spa_Latn",
+    "et": "est_Latn",
+    "eu": "eus_Latn",
+    "fa": "pes_Arab",
+    "fi": "fin_Latn",
+    "fr": "fra_Latn",
+    "he": "heb_Hebr",
+    "hi": "hin_Deva",
+    "hu": "hun_Latn",
+    "id": "ind_Latn",
+    "it": "ita_Latn",
+    "ja": "jpn_Jpan",
+    "jv": "jav_Latn",
+    "ka": "kat_Geor",
+    "kk": "kaz_Cyrl",
+    "ko": "kor_Hang",
+    "ml": "mal_Mlym",
+    "mr": "mar_Deva",
+    "my": "mya_Mymr",
+    "nl": "nld_Latn",
+    "pl": "pol_Latn",
+    "pt": "por_Latn",
+    "ru": "rus_Cyrl",
+    "sw": "swh_Latn",
+    "ta": "tam_Taml",
+    "te": "tel_Telu",
+    "th": "tha_Thai",
+    "tl": "tgl_Latn",
+    "tr": "tur_Latn",
+    "uk": "ukr_Cyrl",
+    "ur": "urd_Arab",
+    "vi": "vie_Latn",
+    "yo": "yor_Latn",
+    "zh": "zho_Hans",
+}
+"""ISO 639-1 code → FLORES-200 code (language_Script), the config names of SIB-200 and Belebele; Chinese is the
+Simplified script, Arabic Modern Standard Arabic, Persian Western Persian, Swahili ``swh`` (as Belebele's list)."""
+
+_FLORES_CODE = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
+_ISO_CODES = {code: language for language, code in FLORES_CODES.items()}
+
+
+def flores_code(language: str, what: str) -> str:
+    """The FLORES-200 code of ``language``: an ISO code of :data:`FLORES_CODES`, or a FLORES-200 code itself for a
+    language the table does not name (``ast_Latn``); anything else, a table language's FLORES code included (write
+    ``es``, not ``spa_Latn``, so that English stays ``en`` and out of the zero-shot average), is an InputError."""
+    if language in FLORES_CODES:
+        return FLORES_CODES[language]
+    if language in _ISO_CODES:  # one name per language across tasks: the report pairs sets by language
+        raise InputError(f"write {_ISO_CODES[language]!r} for {language} in {what}, as in the other tasks")
+    if _FLORES_CODE.fullmatch(language):
+        return language
+    raise InputError(
+        f"unknown language {language!r} for {what}; give an ISO code ({', '.join(FLORES_CODES)}) or a FLORES-200 "
+        "code such as spa_Latn"
+    )

@@ -107,7 +107,16 @@ class TaskSpec:
         factory=dict,
     )
     include_english: bool = option("evaluate English besides the run's languages", True)
+    languages: list[str] | None = option(
+        "the study languages the task's benchmark has (PAWS-X: es of es ru vi hi); the others get no runs of the task "
+        "and are not evaluated (default: every study language)",
+        None,
+    )
     enabled: bool = option("false: no runs of this task", True)
+
+    def covers(self, language: str) -> bool:
+        """Whether the task runs and evaluates ``language``."""
+        return self.languages is None or language in self.languages
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,8 @@ class _Matrix:
             for seed in self.seeds:
                 for variant in self.variants:
                     for group in self.language_groups(variant):
+                        if group is not None and not spec.covers(group):
+                            continue
                         step = self.task_step(task, spec, variant, group, seed)
                         self.task_runs[(task, variant.name, group, seed)] = step
                         steps.append(step)
@@ -226,7 +228,7 @@ class _Matrix:
         pairs = parent.key.get("pairs") if parent is not None and variant.kind != "continual" else None
         name, key, out = place(self.root, task, variant.name, language, seed, pairs=pairs)
         model = parent.output_dir if parent else self.base
-        evaluated = [language] if language else list(self.languages)
+        evaluated = [language] if language else [lang for lang in self.languages if spec.covers(lang)]
         if spec.include_english:
             evaluated = ["en", *evaluated]
         eval_words = [v for lang in evaluated for v in spec.eval_values.get(lang, [lang])]

@@ -1,6 +1,6 @@
 """A study's runs and their per-example scores: where the runs are (manifest or folder layout) and what each
-predictions file holds (QA EM/F1, NER entity counts, NLI and sentence-retrieval correctness), and the analysis
-steps' distance summaries."""
+predictions file holds (QA EM/F1, NER entity counts, POS word counts, NLI/PAWS-X/SIB-200/Belebele and
+sentence-retrieval correctness), and the analysis steps' distance summaries."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from xladjust.analysis.significance import entity_counts
 from xladjust.errors import InputError
+from xladjust.tasks.metrics import WORD_ACCURACY
 
 logger = logging.getLogger(__name__)
 
@@ -161,11 +162,23 @@ def score_records(records: list[dict[str, Any]], qa_score: str, path: Path, qa_r
         return SetScores(ids, values[:, None], "mean", column)
     if "gold" not in first or "predicted" not in first:
         raise InputError("records need gold/predicted or f1/exact_match columns", str(path))
+    if first.get("metric") == WORD_ACCURACY:  # POS (run_ner.py --task_name pos): tag lists scored word by word
+        counts = np.array([word_counts(r["gold"], r["predicted"]) for r in records], dtype=float)
+        return SetScores(ids, counts, "ratio", "accuracy")
+    if "metric" in first:
+        raise InputError(f"unknown metric {first['metric']!r} in the records; known: {WORD_ACCURACY}", str(path))
     if isinstance(first["gold"], list) and isinstance(first["predicted"], list):
         counts = np.array([entity_counts(r["gold"], r["predicted"]) for r in records], dtype=float)
         return SetScores(ids, counts, "f1", "f1")
     values = np.array([float(r["gold"] == r["predicted"]) for r in records])
     return SetScores(ids, values[:, None], "mean", "accuracy")
+
+
+def word_counts(gold: list[str], predicted: list[str]) -> tuple[int, int]:
+    """``(correct words, words)`` of one sentence's tag lists."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} gold tags but {len(predicted)} predicted ones")
+    return sum(g == p for g, p in zip(gold, predicted, strict=True)), len(gold)
 
 
 def read_run(run: StudyRun, split: str, qa_score: str, qa_rules: str = "squad") -> dict[str, SetScores]:

@@ -23,12 +23,14 @@ def describe_data(train_source: str | None, train_examples: Any, eval_sets: Sequ
 
 
 def per_language_benchmark(
-    dataset_id: str, pretty_name: str
+    dataset_id: str, pretty_name: str, config_name: Callable[[str], str] | None = None
 ) -> Callable[[EvalSet], tuple[str, str, str | None, str | None]]:
-    """``benchmark`` of :func:`card_evaluations` for a Hub dataset with one config per language (XNLI, WikiANN)."""
+    """``benchmark`` of :func:`card_evaluations` for a Hub dataset with one config per language (XNLI, WikiANN);
+    ``config_name(language)`` names the config where it is not the language code (``udpos.Spanish``, ``spa_Latn``)."""
 
     def benchmark(eval_set: EvalSet) -> tuple[str, str, str | None, str | None]:
-        return dataset_id, f"{pretty_name} ({eval_set.language})", eval_set.language, HUB_SPLITS[eval_set.split]
+        config = config_name(eval_set.language) if config_name else eval_set.language
+        return dataset_id, f"{pretty_name} ({eval_set.language})", config, HUB_SPLITS[eval_set.split]
 
     return benchmark
 

@@ -1,4 +1,5 @@
-"""Metrics of the downstream tasks: NLI accuracy, entity-level NER scores (seqeval), averages over languages.
+"""Metrics of the downstream tasks: accuracy (NLI, PAWS-X, SIB-200, Belebele), word accuracy (POS), entity-level
+NER scores (seqeval), averages over languages.
 
 NER scores are seqeval's in strict mode with the IOB2 scheme: an entity counts only when type and both
 boundaries match, and a predicted entity must start with ``B-`` (a predicted ``I-X`` after ``O`` starts
@@ -15,6 +16,9 @@ from typing import Any
 import numpy as np
 
 IGNORE_INDEX = -100
+WORD_ACCURACY = "word_accuracy"
+"""The ``metric`` field of POS predictions records: tag lists scored word by word, not as entities (see
+:func:`xladjust.study.results.score_records`)."""
 ENTITY_TYPES = ("PER", "ORG", "LOC")
 
 
@@ -105,6 +109,23 @@ def ner_scores(
     return scores
 
 
+def word_accuracy(true_tag_seqs: Sequence[Sequence[str]], pred_tag_seqs: Sequence[Sequence[str]]) -> float:
+    """Share of words whose predicted tag is the true one, over every word of every sentence (micro: a long
+    sentence weighs more than a short one, as in XTREME's POS accuracy)."""
+    if len(true_tag_seqs) != len(pred_tag_seqs):
+        raise ValueError(f"{len(true_tag_seqs)} true sequences but {len(pred_tag_seqs)} predicted ones")
+    correct = words = 0
+    for i, (true, pred) in enumerate(zip(true_tag_seqs, pred_tag_seqs, strict=True)):
+        if len(true) != len(pred):
+            raise ValueError(f"sequence {i}: {len(true)} true tags but {len(pred)} predicted ones")
+        true, pred = np.asarray(true, dtype=object), np.asarray(pred, dtype=object)
+        correct += int((true == pred).sum())
+        words += true.size
+    if not words:
+        raise ValueError("no words to score")
+    return correct / words
+
+
 def average_over_languages(
     metrics_by_lang: Mapping[str, Mapping[str, Any]], key: str, exclude: Iterable[str] = ("en",)
 ) -> float:
@@ -122,6 +143,16 @@ def average_over_languages(
 def nli_compute_metrics(eval_prediction: Any) -> dict[str, float]:
     """``compute_metrics`` for ``Trainer`` on NLI: ``{"accuracy": ...}``."""
     return {"accuracy": accuracy(eval_prediction.predictions, eval_prediction.label_ids)}
+
+
+def tag_accuracy_compute_metrics(eval_prediction: Any) -> dict[str, float]:
+    """``compute_metrics`` for ``Trainer`` on POS: accuracy over the labelled (first-subword) positions."""
+    predictions = _first_output(eval_prediction.predictions)
+    labels = np.asarray(eval_prediction.label_ids)
+    if predictions.ndim == labels.ndim + 1:
+        predictions = predictions.argmax(axis=-1)
+    mask = labels != IGNORE_INDEX
+    return {"accuracy": accuracy(predictions[mask], labels[mask])}
 
 
 def make_ner_compute_metrics(label_names: Sequence[str]) -> Callable[[Any], dict[str, float | int]]:

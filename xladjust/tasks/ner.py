@@ -203,7 +203,7 @@ def _log_stats(stats: NerLoadStats) -> None:
         logger.warning("%s: %d invalid I- tags read as B- (IOB2 repair)", stats.source, stats.repairs)
 
 
-def _iter_conll(path: str | Path) -> Iterable[tuple[list[str], list[str], list[int]]]:
+def iter_conll(path: str | Path) -> Iterable[tuple[list[str], list[str], list[int]]]:
     """Yield ``(tokens, tags, lines)`` per sentence of a CoNLL-style file."""
     tokens: list[str] = []
     tags: list[str] = []
@@ -249,7 +249,7 @@ def read_ner_file(
     all_tags: list[list[int]] = []
 
     if fmt == "conll":
-        for tokens, names, lines in _iter_conll(path):
+        for tokens, names, lines in iter_conll(path):
             ids = []
             for name, line in zip(names, lines, strict=True):
                 tag = parse_ner_tag(name)
@@ -425,13 +425,15 @@ def tokenize_and_align(
     label_all_tokens: bool = False,
     tokens_column: str = "tokens",
     tags_column: str = "ner_tags",
+    label_names: Sequence[str] | None = None,
 ) -> Any:
     """Tokenize pre-split words and add aligned ``labels``; for ``dataset.map(..., batched=True)``.
 
     Works with any fast tokenizer (it needs ``word_ids()``). Byte-level BPE tokenizers (RoBERTa, GPT-2)
     must be loaded with ``add_prefix_space=True`` to accept pre-split words. Truncates to ``max_length``
     (None: the tokenizer's ``model_max_length``). No padding: use
-    ``DataCollatorForTokenClassification``, which pads the labels with -100.
+    ``DataCollatorForTokenClassification``, which pads the labels with -100. ``label_names``: the tag set of
+    ``tags_column`` when it is not :data:`NER_LABELS` (its ``B-X`` → ``I-X`` map under ``label_all_tokens``).
     """
     if not getattr(tokenizer, "is_fast", False):
         raise InputError(f"{type(tokenizer).__name__} is not a fast tokenizer; word alignment needs word_ids()")
@@ -442,7 +444,7 @@ def tokenize_and_align(
         max_length=max_length,
     )
     encoded["labels"] = [
-        align_labels_with_tokens(tags, encoded.word_ids(i), label_all_tokens)
+        align_labels_with_tokens(tags, encoded.word_ids(i), label_all_tokens, label_names)
         for i, tags in enumerate(examples[tags_column])
     ]
     return encoded

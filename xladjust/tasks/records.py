@@ -49,25 +49,28 @@ def iter_json_records(path: str | Path) -> Iterator[tuple[int | None, int, dict[
         yield line_number, number, record
 
 
-def csv_reader(f: Any, fmt: str) -> Any:
+def csv_reader(f: Any, fmt: str, quoted: bool = False) -> Any:
+    """A csv reader of ``fmt``. tsv fields are never quoted (XNLI, MultiNLI and PAWS-X sentences contain unbalanced
+    quotes), unless ``quoted``: tsv files written by pandas (SIB-200, Belebele's training set) quote a field holding
+    a quote, a tab or a line break, doubling its quotes."""
     if fmt == "tsv":
-        # XNLI and MultiNLI sentences contain unbalanced quotes: tsv fields are never quoted.
-        return csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return csv.reader(f, delimiter="\t", quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
     return csv.reader(f)
 
 
-def read_header(path: str | Path, fmt: str) -> list[str]:
+def read_header(path: str | Path, fmt: str, quoted: bool = False) -> list[str]:
     with open(path, encoding="utf-8-sig", newline="") as f:
-        return [name.strip() for name in next(csv_reader(f, fmt), [])]
+        return [name.strip() for name in next(csv_reader(f, fmt, quoted), [])]
 
 
-def iter_delimited(path: str | Path, fmt: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield ``(line, row)`` of a csv/tsv file with a header line; the header is line 1.
+def iter_delimited(path: str | Path, fmt: str, quoted: bool = False) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line, row)`` of a csv/tsv file with a header line; the header is line 1 (``quoted``: see
+    :func:`csv_reader`).
 
-    For a quoted csv field spanning lines, the line is the one where the row ends.
+    For a quoted field spanning lines, the line is the one where the row ends.
     """
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv_reader(f, fmt)
+        reader = csv_reader(f, fmt, quoted)
         header = [name.strip() for name in next(reader, [])]
         if not header:
             raise InputError("empty file, expected a header line", path, 1)
@@ -95,3 +98,14 @@ def file_format(path: str | Path, fmt: str | None = None) -> str:
     if fmt not in ("csv", "tsv", "json"):
         raise InputError(f"cannot tell the format from the suffix; use one of {', '.join(_FILE_FORMATS)}", path)
     return fmt
+
+
+def iter_records(path: str | Path, fmt: str, quoted: bool = False) -> Iterator[tuple[int | None, str, dict[str, Any]]]:
+    """Yield ``(line, where, record)`` of a json/jsonl/csv/tsv file (``fmt`` from :func:`file_format`): ``where`` is
+    ``"record N: "`` for the records of a JSON array (they have no line), else empty."""
+    if fmt == "json":
+        for line, number, record in iter_json_records(path):
+            yield line, "" if line is not None else f"record {number}: ", record
+        return
+    for line, row in iter_delimited(path, fmt, quoted):
+        yield line, "", row
