@@ -101,7 +101,13 @@ def test_sentence_retrieval_cells_with_paired_tests(tmp_path):
 MODELS = ["original", "adjusted", "original+xnli", "adjusted+xnli"]
 
 
-def analysis_results(shares: dict[str, float], deltas: dict[str, float], change: float, p: float) -> dict:
+def analysis_results(
+    shares: dict[str, float],
+    deltas: dict[str, float],
+    change: float,
+    p: float,
+    comparisons: tuple[str, ...] = ("original->original+xnli",),
+) -> dict:
     """analysis_results.json as run_analysis.py writes it (one language, one layer, cosine)."""
     models = {
         m: {
@@ -126,7 +132,7 @@ def analysis_results(shares: dict[str, float], deltas: dict[str, float], change:
             "unrelated_not_found": 0,
             "models": models,
             "figures": {},
-            "comparisons": {"original->original+xnli": comparison},
+            "comparisons": dict.fromkeys(comparisons, comparison),
         },
         "retrieval": {m: {"sentence_acc_tgt_to_en": 0.5} for m in MODELS},
     }
@@ -165,6 +171,35 @@ def test_four_model_analysis_table(tmp_path):
     rows = list(csv.DictReader((out / "analysis.csv").open()))
     adjusted = next(r for r in rows if r["model"] == "adjusted")
     assert adjusted["seeds"] == "1 2" and float(adjusted["share_delta_positive_mean"]) == pytest.approx(0.85)
+
+
+def test_the_changes_table_lists_the_papers_comparisons_first(tmp_path):
+    # as written by run_analysis.py --comparisons all, in a scrambled order
+    listed = (
+        "adjusted->adjusted+xnli",
+        "original->adjusted+xnli",
+        "original+xnli->adjusted+xnli",
+        "original->adjusted",
+        "original->original+xnli",
+    )
+    share = dict.fromkeys(MODELS, 0.5)
+    folder = tmp_path / "study" / "analysis" / "per_language" / "es" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "analysis_results.json").write_text(json.dumps(analysis_results(share, share, -0.01, 0.5, listed)))
+    write_jsonl(
+        tmp_path / "study" / "xnli" / "original" / "seed1" / "predictions" / "eval_es.jsonl",
+        [{"id": "0", "gold": "neutral", "predicted": "neutral"}],
+    )
+    run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"), "--samples", "20"])
+    lines = (tmp_path / "r" / "report.md").read_text().splitlines()
+    rows = [line.split(" | ")[0] for line in lines if " → " in line and not line.startswith("| A → B")]
+    assert rows == [
+        "| original → adjusted",
+        "| original → original+xnli",
+        "| adjusted → adjusted+xnli",
+        "| original+xnli → adjusted+xnli",
+        "| original → adjusted+xnli",
+    ]
 
 
 def test_data_size_table_and_figure(tmp_path, caplog):

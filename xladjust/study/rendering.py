@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from xladjust.analysis.comparisons import comparison_order
 from xladjust.io import write_csv, write_text
 from xladjust.study.results import ModelChange, ModelDistances
 from xladjust.study.statistics import Cell, ReportSettings, mean_std, sections, variant_order
@@ -100,7 +101,8 @@ def _with_std(mean: float, std: float, digits: int, scale: float = 1.0) -> str:
 def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[ModelChange], alpha: float) -> list[str]:
     """Per analysis variant, layer and metric: a table of models × languages with "share of links with Δ > 0 (%)
     / mean Δ" (mean ± std over seeds), and a table of the per-link changes between models (mean change of the
-    related and unrelated distances, and in how many seeds the Wilcoxon test gave p < alpha)."""
+    related and unrelated distances, and in how many seeds the Wilcoxon test gave p < alpha), the paper's
+    comparisons first (:func:`~xladjust.analysis.comparisons.comparison_order`)."""
     lines: list[str] = []
     tables = sorted({(d.variant, d.layer, d.metric) for d in distances}, key=lambda k: (k[0] != "adjusted", k))
     for variant, layer, metric in tables:
@@ -124,7 +126,9 @@ def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[Mod
         if moved:
             lines += ["", f"Changes per link (mean over seeds; seeds with Wilcoxon p < {alpha}):", ""]
             lines += ["| A → B | language | Δ d_related | Δ d_unrelated |", "| --- | --- | --- | --- |"]
-            for comparison in dict.fromkeys(c.comparison for c in moved):
+            order = {key: i for i, key in enumerate(comparison_order(models))}
+            listed = sorted(dict.fromkeys(c.comparison for c in moved), key=lambda key: order.get(key, len(order)))
+            for comparison in listed:
                 for language in languages:
                     cell = [c for c in moved if (c.comparison, c.language) == (comparison, language)]
                     if not cell:
