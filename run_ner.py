@@ -49,13 +49,14 @@ from xladjust.tasks.cards import card_evaluations, describe_data, per_language_b
 from xladjust.tasks.eval_sets import (
     EvalSet,
     eval_datasets_during_training,
-    first_examples,
     load_eval_sets,
     predicted_ids,
+    select_training_examples,
     tokenize,
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
@@ -128,7 +129,7 @@ def decode_ner(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float], l
     return {**ner_scores(gold, predicted), "accuracy": correct / words}, records
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_args, data_args, continual_args, training_args = parse_arguments(
         (ModelArguments, NerDataArguments, ContinualLearningArguments, NerTrainingArguments), argv
     )
@@ -141,10 +142,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # 1. English training sentences and every language's evaluation sets, all validated before the model loads.
     read = partial(read_wikiann, repair=data_args.iob2_repair, cache_dir=model_args.cache_dir)
-    train_examples, train_source = None, None
+    train_examples, train_source, balance = None, None, None
     if training_args.do_train:
-        train_examples = first_examples(read("en", "train", data_args.train_file, False), data_args.max_train_samples)
+        available = read("en", "train", data_args.train_file, False)
+        train_examples = select_training_examples(available, data_args, training_args)
         train_source = data_args.train_file or "Hub (train)"
+        balance = check_training_labels(
+            NER_LABELS,
+            train_examples["ner_tags"],
+            rows_available=len(available),
+            shuffled=data_args.shuffle_train_before_select,
+        )
     eval_sets = load_eval_sets(data_args, training_args, read)
 
     # 2. Tokenise words into subwords with aligned labels; the model gets the 7-tag head in WikiANN's order.
@@ -193,8 +201,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     # 4. Train on English, evaluate every language, write the model card.
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     if training_args.do_train:
+        trainer.save_metrics("train_labels", balance.as_results())  # recorded in all_results.json too
+        results.update(balance.as_results())
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
     results.update(evaluate_languages(trainer, eval_sets, decode_ner, average_keys=("f1", "precision", "recall")))
     trainer.publish(data_args.eval_languages)

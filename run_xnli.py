@@ -47,16 +47,17 @@ from xladjust.tasks.cards import card_evaluations, describe_data, per_language_b
 from xladjust.tasks.eval_sets import (
     EvalSet,
     eval_datasets_during_training,
-    first_examples,
     load_eval_sets,
     predicted_ids,
+    select_training_examples,
     tokenize,
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import accuracy, nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
-from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
+from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, load_nli_dataset
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def decode_nli(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float], l
     return {"accuracy": accuracy(predicted, gold)}, records
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_args, data_args, continual_args, training_args = parse_arguments(
         (ModelArguments, XnliDataArguments, ContinualLearningArguments, XnliTrainingArguments), argv
     )
@@ -122,13 +123,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(training_args.seed)
 
     # 1. English training pairs and every language's evaluation sets, all validated before the model loads.
-    train_examples, train_source = None, None
+    train_examples, train_source, balance = None, None, None
     if training_args.do_train:
-        train_examples, stats = load_nli_dataset(
+        available, stats = load_nli_dataset(
             "en", "train", data_args.train_file, data_args.train_dataset, model_args.cache_dir
         )
-        train_examples, train_source = first_examples(train_examples, data_args.max_train_samples), stats.source
-        logger.info("training labels: %s", label_counts(train_examples["label"]))
+        train_examples, train_source = select_training_examples(available, data_args, training_args), stats.source
+        balance = check_training_labels(
+            NLI_LABELS,
+            train_examples["label"],
+            rows_available=len(available),
+            shuffled=data_args.shuffle_train_before_select,
+        )
     eval_sets = load_eval_sets(data_args, training_args, partial(read_xnli, cache_dir=model_args.cache_dir))
 
     # 2. Tokenise premise/hypothesis pairs; the model gets the 3-way head with the fixed label order.
@@ -168,8 +174,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     # 4. Train on English, evaluate every language, write the model card.
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     if training_args.do_train:
+        trainer.save_metrics("train_labels", balance.as_results())  # recorded in all_results.json too
+        results.update(balance.as_results())
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
     results.update(evaluate_languages(trainer, eval_sets, decode_nli, average_keys=("accuracy",)))
     trainer.publish(data_args.eval_languages)
