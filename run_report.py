@@ -21,7 +21,10 @@ from the per-example files of each run, ``predictions/{split}_{set}.jsonl``, the
 
 A set's language is its name (``es``), the language of a QA set (``xquad.es``, ``tydiqa.ru``) or the non-English
 language of an MLQA pair (``mlqa.es.en`` and ``mlqa.en.es`` → es). A per-language run (``adjusted``, language es)
-contributes its es sets only; the other variants' runs contribute every set. Each task's table is split into
+contributes its es sets, and its English sets as rows of their own (``en (adjusted on es)``, ``xquad.en (adjusted
+on es)``), compared with the baseline's English predictions: the English cost of each adjustment; the other
+variants' runs contribute every set. A section "English after adjusting" gives, per task, English set and variant,
+the mean over those rows. Each task's table is split into
 sections: QA into ``mono-lingual`` (XQuAD, TyDi QA, MLQA with context and question in one language) and
 ``cross-lingual`` (MLQA ``mlqa.C.Q`` with C ≠ Q), sentence retrieval by layer. ``--split auto`` reads the test split
 (``predict``) where a run has it, else validation (``eval``).

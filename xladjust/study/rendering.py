@@ -12,8 +12,8 @@ import numpy as np
 
 from xladjust.analysis.comparisons import comparison_order
 from xladjust.io import write_csv, write_text
-from xladjust.study.results import ModelChange, ModelDistances
-from xladjust.study.statistics import Cell, ReportSettings, mean_std, sections, variant_order
+from xladjust.study.results import ModelChange, ModelDistances, split_row
+from xladjust.study.statistics import Cell, EnglishCost, ReportSettings, mean_std, sections, variant_order
 
 
 def _fmt(value: float | None, digits: int = 1, sign: bool = False) -> str:
@@ -57,6 +57,33 @@ def write_markdown(cells: Sequence[Cell], settings: ReportSettings, path: str, e
             row = [cell_text(by_key[(name, v)]) if (name, v) in by_key else "" for v in variants]
             lines.append(f"| {name} | " + " | ".join(row) + " |")
     write_text(path, "\n".join([*lines, *extra]) + "\n")
+
+
+def english_markdown(costs: Sequence[EnglishCost], cells: Sequence[Cell], baseline: str) -> list[str]:
+    """The English cost of adjusting: per task, English set and variant, the mean over its English rows (every
+    adjustment language of a per-language variant) of the score and of the difference to the baseline, and how
+    many of those rows differ significantly (``*`` examples, ``†`` seeds)."""
+    if not costs:
+        return []
+    lines = ["", "## English after adjusting (mean over the English rows of each variant)", ""]
+    lines += [
+        f"Per-language variants have an English row per adjustment language (`en (adjusted on es)`), tested against "
+        f"`{baseline}`'s English predictions like every cell; here their mean.",
+        "",
+        f"| task | set | variant | rows | {baseline} | variant | difference | * | † |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    order = {variant: i for i, variant in enumerate(variant_order(cells, baseline))}
+    for cost in sorted(costs, key=lambda c: (c.task, c.eval_set, order.get(c.variant, len(order)))):
+        languages = [language for row in cost.rows if (language := split_row(row)[1]) is not None]
+        rows = f"{len(cost.rows)}" + (f" ({', '.join(languages)})" if languages else "")
+        reference = _fmt(cost.baseline_mean)
+        n = len(cost.rows)
+        lines.append(
+            f"| {cost.task} | {cost.eval_set} | {cost.variant} | {rows} | {reference} | {_fmt(cost.mean)} | "
+            f"{_fmt(cost.difference, sign=True)} | {cost.significant_example}/{n} | {cost.significant_seed}/{n} |"
+        )
+    return lines
 
 
 CSV_COLUMNS = [

@@ -13,12 +13,20 @@ from xladjust.study.figures import figure_names, plot_data_size, plot_task
 from xladjust.study.rendering import (
     analysis_markdown,
     data_size_markdown,
+    english_markdown,
     write_analysis_csv,
     write_cells_csv,
     write_markdown,
 )
 from xladjust.study.results import find_analysis_runs, find_runs, read_analysis
-from xladjust.study.statistics import Cell, ReportSettings, build_cells, compare, data_size_cells
+from xladjust.study.statistics import (
+    Cell,
+    ReportSettings,
+    build_cells,
+    compare,
+    data_size_cells,
+    english_costs,
+)
 
 
 def make_report(settings: ReportSettings) -> list[Cell]:
@@ -30,12 +38,15 @@ def make_report(settings: ReportSettings) -> list[Cell]:
         raise InputError("no predictions files found in the runs", settings.runs_dir or " ".join(settings.manifest))
     compare(cells, data, settings)
     output_dir = settings.output_dir
-    extra = analysis_sections(settings) + data_size_sections(cells, settings)
+    english = english_costs(cells, settings.baseline)
+    extra = english_markdown(english, cells, settings.baseline)
+    extra += analysis_sections(settings) + data_size_sections(cells, settings)
     write_markdown(cells, settings, os.path.join(output_dir, "report.md"), extra)
     write_cells_csv(cells, os.path.join(output_dir, "report.csv"))
     # Strict JSON: a std or p-value that cannot be computed (one seed) is null; report.md says why.
     write_json(
-        os.path.join(output_dir, "report.json"), {"settings": asdict(settings), "cells": [asdict(c) for c in cells]}
+        os.path.join(output_dir, "report.json"),
+        {"settings": asdict(settings), "cells": [asdict(c) for c in cells], "english": [asdict(c) for c in english]},
     )
     for task, group, name in figure_names(cells):
         section = [c for c in cells if c.group == group]

@@ -25,6 +25,7 @@ _SPLIT = re.compile(r"^(eval|predict)_(.+?)(_scores)?$")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _CROSS_LINGUAL = re.compile(r"^mlqa\.([a-z]{2})\.([a-z]{2})(?:[-:].*)?$")
 _RETRIEVAL = re.compile(r"^sentence_retrieval\.([a-z]{2,3})\.layer(-?\d+)\.(to_en|from_en)$")
+_ADJUSTED_ON = re.compile(r"^(.+) \(adjusted on ([a-z]{2,3})\)$")
 QA_BENCHMARKS = ("xquad", "mlqa", "tydiqa")
 
 
@@ -99,11 +100,28 @@ def find_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[StudyRun]:
     return runs_from_layout(runs_dir)
 
 
+def english_row(name: str, language: str) -> str:
+    """The report's row for an English set of a run adjusted on ``language`` alone: ``en (adjusted on es)``,
+    ``xquad.en (adjusted on hi)`` (compared with the baseline's ``en``, ``xquad.en``: the English cost)."""
+    return f"{name} (adjusted on {language})"
+
+
+def split_row(name: str) -> tuple[str, str | None]:
+    """``(evaluation set, adjustment language)`` of a row: ``en (adjusted on es)`` → (en, es); es → (es, None)."""
+    match = _ADJUSTED_ON.match(name)
+    return (match.group(1), match.group(2)) if match else (name, None)
+
+
+def base_set(name: str) -> str:
+    """The evaluation set behind a row: ``en (adjusted on es)`` → ``en``; any other name is itself."""
+    return split_row(name)[0]
+
+
 def set_language(name: str) -> str:
     """``es`` → es; ``xquad.es``, ``tydiqa.ru`` → its language; ``mlqa.es.en`` and ``mlqa.en.es`` → es, the
     non-English language of the pair (so that a per-language run keeps both directions); ``:split``/``-split``
-    cut; ``sentence_retrieval.es.layer8.to_en`` → es."""
-    name = re.split(r"[:]", name)[0]
+    cut; ``sentence_retrieval.es.layer8.to_en`` → es; ``en (adjusted on es)`` → en."""
+    name = re.split(r"[:]", base_set(name))[0]
     parts = name.split(".")
     if len(parts) == 1:
         return parts[0]
@@ -114,6 +132,7 @@ def set_language(name: str) -> str:
 def set_group(name: str) -> str:
     """The report's section of a set: ``cross-lingual`` for MLQA with context and question in different languages,
     ``mono-lingual`` for the other QA sets, ``layer N`` for sentence retrieval, "" for plain language sets."""
+    name = base_set(name)
     cross = _CROSS_LINGUAL.match(name)
     if cross:
         return "cross-lingual" if cross.group(1) != cross.group(2) else "mono-lingual"
@@ -169,7 +188,9 @@ def score_records(records: list[dict[str, Any]], qa_score: str, path: Path, qa_r
 
 
 def read_run(run: StudyRun, split: str, qa_score: str, qa_rules: str = "squad") -> dict[str, SetScores]:
-    """``{set name: scores}`` of one run's split (``auto``: predict where present, else eval)."""
+    """``{set name: scores}`` of one run's split (``auto``: predict where present, else eval). A per-language run
+    (an encoder adjusted on its language alone) gives its language's sets and its English ones, each English set
+    under :func:`english_row` (``en (adjusted on es)``), so that every adjustment language has its English row."""
     folder = Path(run.output_dir) / "predictions"
     files: dict[tuple[str, str], Path] = {}
     for path in sorted(folder.glob("*.jsonl")):
@@ -182,7 +203,9 @@ def read_run(run: StudyRun, split: str, qa_score: str, qa_rules: str = "squad") 
     for (file_split, name), path in files.items():
         if file_split != chosen:
             continue
-        if run.language is not None and set_language(name) != run.language:
+        if run.language is not None and run.language != "en" and set_language(name) == "en":
+            name = english_row(name, run.language)
+        elif run.language is not None and set_language(name) != run.language:
             continue
         result[name] = score_records(read_jsonl(path), qa_score, path, qa_rules)
     return result
