@@ -47,6 +47,13 @@ adjusted+TASK): ``report.md`` gets, per analysis variant, layer and distance, a 
 (mean change of the related and unrelated distances; seeds whose Wilcoxon test gave p < ``--alpha``);
 ``analysis.csv`` has the numbers.
 
+Alignment vs. transfer (:mod:`xladjust.study.correlation`): per language, encoder variant and seed, each alignment
+measure of the study (held-out alignment loss of the adjust steps, word P@1 and the share of links with Δ > 0 of
+the analysis steps, Tatoeba accuracy of the xsr steps; the variant's value and its change from the original) is
+paired with each task's zero-shot gain over the original; ``report.md`` gets Spearman's ρ with a bootstrap interval
+over the points per measure and task, and the strongest pair whose interval excludes 0;
+``alignment_vs_{task}.png`` a scatter plot per measure, ``alignment_vs_transfer.csv`` the points.
+
 Data size: where the runs of a manifest carry ``pairs`` (the adjustment's ``max_train_pairs``; configs/data_size.json)
 and at least two numbers occur, ``report.md`` gets a table per task of the metric vs pairs and ``data_size.png`` a
 panel per task and language (a line per set, mean ± std over seeds, the baseline dashed). The logic lives in

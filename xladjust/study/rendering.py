@@ -12,6 +12,7 @@ import numpy as np
 
 from xladjust.analysis.comparisons import comparison_order
 from xladjust.io import write_csv, write_text
+from xladjust.study.correlation import Correlation
 from xladjust.study.results import ModelChange, ModelDistances, split_row
 from xladjust.study.statistics import Cell, EnglishCost, ReportSettings, mean_std, sections, variant_order
 
@@ -218,3 +219,65 @@ def data_size_markdown(sized: Sequence[Cell], cells: Sequence[Cell], baseline: s
             reference = f"{_fmt(base[name].mean)} ± {_fmt(base[name].std)}" if name in base else ""
             lines.append(f"| {name} | {reference} | " + " | ".join(row) + " |")
     return lines
+
+
+def _rho_text(c: Correlation) -> str:
+    if math.isnan(c.rho):
+        return f"– ({c.n})"
+    interval = "" if math.isnan(c.low) else f" [{c.low:+.2f}, {c.high:+.2f}]"
+    text = f"{c.rho:+.2f}{interval} ({c.n})"
+    return f"**{text}**" if c.significant else text
+
+
+def correlation_markdown(
+    correlations: Sequence[Correlation], unpaired: Sequence[str], settings: ReportSettings
+) -> list[str]:
+    """The alignment-vs-transfer section: a table measure × task of Spearman's ρ [interval] (points), and a
+    sentence naming the strongest measure-task pair whose interval excludes 0, or saying that none does."""
+    if not correlations:
+        return []
+    tasks = list(dict.fromkeys(c.task for c in correlations))
+    level = f"{100 * (1 - settings.alpha):g} %"
+    lines = ["", "## Alignment vs. transfer", ""]
+    lines.append(
+        f"Does a better-aligned encoder transfer better? One point per language, encoder variant and seed: an "
+        f"alignment measure of the variant's encoder (`adjusted`) or its change from the original encoder "
+        f"(`vs original`), against the task's zero-shot gain over `{settings.baseline}` (same language and seed, "
+        f"points). Cells: Spearman's ρ [{level} bootstrap interval over the points, {settings.samples} resamples] "
+        f"(points); **bold**: the interval excludes 0. A lower alignment loss is a better alignment, so it predicts "
+        f"a gain with a negative ρ. Points of one language share its data: the intervals are optimistic and not "
+        f"corrected for the {len(correlations)} pairs."
+    )
+    lines += ["", "| measure | kind | " + " | ".join(tasks) + " |", "| --- | --- |" + " --- |" * len(tasks)]
+    by_key = {(c.measure, c.kind, c.task): c for c in correlations}
+    for measure, kind in dict.fromkeys((c.measure, c.kind) for c in correlations):
+        row = [_rho_text(by_key[(measure, kind, t)]) if (measure, kind, t) in by_key else "" for t in tasks]
+        lines.append(f"| {measure} | {kind} | " + " | ".join(row) + " |")
+    significant = [c for c in correlations if c.significant]
+    lines.append("")
+    if significant:
+        best = max(significant, key=lambda c: abs(c.rho))
+        lines.append(
+            f"Strongest: **{best.measure}** ({best.kind}) predicts the gain on **{best.task}**: ρ = {best.rho:+.2f} "
+            f"[{best.low:+.2f}, {best.high:+.2f}], {best.n} points; {len(significant)} of {len(correlations)} "
+            f"measure–task pairs have an interval that excludes 0."
+        )
+    else:
+        lines.append(
+            f"No alignment measure predicts the gain on any task: every {level} interval includes 0 (or has under "
+            f"three points)."
+        )
+    if unpaired:
+        lines.append(f"\nNot paired (no alignment measure of their own): {', '.join(unpaired)}.")
+    return lines
+
+
+CORRELATION_COLUMNS = ["measure", "kind", "task", "language", "variant", "seed", "alignment", "gain"]
+
+
+def write_correlation_csv(correlations: Sequence[Correlation], path: str) -> None:
+    """alignment_vs_transfer.csv: one row per point of every measure and task (to re-plot or re-test)."""
+    rows = [
+        {"measure": c.measure, "kind": c.kind, "task": c.task, **point} for c in correlations for point in c.points
+    ]
+    write_csv(path, rows, CORRELATION_COLUMNS)
