@@ -42,6 +42,7 @@ def test_absent_and_rare_labels_are_recorded():
     }
     assert count_labels(NLI_LABELS, [0] * 98 + [1, 2]).rare == []
     assert count_labels(NLI_LABELS, [0] * 98 + [1, 2], rare_share=0.02).rare == ["neutral", "contradiction"]
+    assert count_labels(NLI_LABELS, [0] * 199 + [1], rare_share=0).rare == ["contradiction"]  # absent, always
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def english_markdown(costs: Sequence[EnglishCost], cells: Sequence[Cell], baseli
         f"Per-language variants have an English row per adjustment language (`en (adjusted on es)`), tested against "
         f"`{baseline}`'s English predictions like every cell; here their mean.",
         "",
-        f"| task | set | variant | rows | {baseline} | variant | difference | * | † |",
+        f"| task | set | variant | rows | {baseline} | score | difference | * | † |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     order = {variant: i for i, variant in enumerate(variant_order(cells, baseline))}

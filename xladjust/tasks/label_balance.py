@@ -2,9 +2,11 @@
 predicts it, and nothing else says so: the first N rows of a file sorted by label (``--max_train_samples``) are
 one class.
 
-One call per task script, after the training examples are chosen::
+One call per task script, after the training examples are chosen
+(:func:`~xladjust.tasks.eval_sets.select_training_examples`: ``--max_train_samples``, first or random rows)::
 
-    balance = check_training_labels(NLI_LABELS, train_examples["label"], rows_available=len(full_training_set),
+    train_examples = select_training_examples(available, data_args, training_args)
+    balance = check_training_labels(NLI_LABELS, train_examples["label"], rows_available=len(available),
                                     shuffled=data_args.shuffle_train_before_select)
     ...
     trainer.save_metrics("train_labels", balance.as_results())   # → all_results.json
@@ -12,7 +14,9 @@ One call per task script, after the training examples are chosen::
 ``labels`` is one label id per example (NLI, PAWS-X, SIB-200: sequence classification) or one sequence of tag
 ids per example (NER, POS: a tag per word); ``label_names`` are the task's labels in id order. The counts are
 logged; a label absent from the training data or under ``rare_share`` (1 %) of it is a warning that names it,
-says how the sample was chosen and how to choose another one.
+says how the sample was chosen and how to choose another one. A tag set with naturally rare tags may pass a lower
+``rare_share`` (UPOS ``SYM`` and ``X`` are each under 1 % of the tokens of English UD treebanks, per the UD
+treebank statistics pages); an absent label is warned about whatever ``rare_share`` is.
 """
 
 from __future__ import annotations
