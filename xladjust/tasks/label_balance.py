@@ -8,7 +8,7 @@ One call per task script, after the training examples are chosen
     train_examples = select_training_examples(available, data_args, training_args)
     balance = check_training_labels(NLI_LABELS, train_examples["label"], rows_available=len(available),
                                     shuffled=data_args.shuffle_train_before_select)
-    ...
+    ...  # after training (all_results.json appears only once a run has trained):
     trainer.save_metrics("train_labels", balance.as_results())   # → all_results.json
 
 ``labels`` is one label id per example (NLI, PAWS-X, SIB-200: sequence classification) or one sequence of tag
