@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             unrelated=args.unrelated,
             seed=args.seed,
             output_dir=args.output_dir,
+            comparisons=args.comparisons,
         )
 
     # 4. Files: results, per-link distances for re-plotting, a short summary.

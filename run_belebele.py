@@ -49,14 +49,14 @@ from xladjust.tasks.cards import card_evaluations, describe_data, per_language_b
 from xladjust.tasks.eval_sets import (
     EvalSet,
     eval_datasets_during_training,
-    first_examples,
     load_eval_sets,
     predicted_ids,
+    select_training_examples,
     tokenize,
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
-from xladjust.tasks.labelled_text import label_counts
+from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import accuracy, nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.multiple_choice import (
@@ -124,17 +124,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(training_args.seed)
 
     # 1. English training questions and every language's Belebele questions, all validated before the model loads.
-    train_examples, train_source = None, None
+    train_examples, train_source, balance = None, None, None
     if training_args.do_train:
-        train_examples, stats = load_training_questions(
+        available, stats = load_training_questions(
             data_args.train_file,
             data_args.train_dataset,
             data_args.train_dataset_config,
             data_args.train_split,
             model_args.cache_dir,
         )
-        train_examples, train_source = first_examples(train_examples, data_args.max_train_samples), stats.source
-        logger.info("training answers: %s", label_counts(train_examples["label"], ANSWER_LABELS))
+        train_examples, train_source = select_training_examples(available, data_args, training_args), stats.source
+        # An answer position the training data never uses is a position the model learns never to choose.
+        balance = check_training_labels(
+            ANSWER_LABELS,
+            train_examples["label"],
+            rows_available=len(available),
+            shuffled=data_args.shuffle_train_before_select,
+        )
     eval_sets = load_eval_sets(data_args, training_args, partial(read_belebele, cache_dir=model_args.cache_dir))
 
     # 2. Four (passage, question + answer) pairs per question; the model scores each pair with one logit.
@@ -181,9 +187,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     # 4. Train on English, evaluate every language, write the model card.
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     if training_args.do_train:
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
+        trainer.save_metrics("train_labels", balance.as_results())  # into all_results.json too
+        results.update(balance.as_results())
     results.update(evaluate_languages(trainer, eval_sets, decode_answers, average_keys=("accuracy",)))
     trainer.publish(data_args.eval_languages)
     run.finish()

@@ -56,13 +56,14 @@ from xladjust.tasks.cards import card_evaluations, describe_data, per_language_b
 from xladjust.tasks.eval_sets import (
     EvalSet,
     eval_datasets_during_training,
-    first_examples,
     load_eval_sets,
     predicted_ids,
+    select_training_examples,
     tokenize,
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.ner import REPAIR_POLICIES, tokenize_and_align
 from xladjust.tasks.tagging import TAGGING_TASKS, TaggingTask
@@ -156,7 +157,7 @@ def decode_tags(
     return task.score(gold, predicted), records
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_args, data_args, continual_args, training_args = parse_arguments(
         (ModelArguments, NerDataArguments, ContinualLearningArguments, NerTrainingArguments), argv
     )
@@ -170,10 +171,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # 1. English training sentences and every language's evaluation sets, all validated before the model loads.
     task = TAGGING_TASKS[data_args.task_name]
     read = partial(read_tagged, task, repair=data_args.iob2_repair, cache_dir=model_args.cache_dir)
-    train_examples, train_source = None, None
+    train_examples, train_source, balance = None, None, None
     if training_args.do_train:
-        train_examples = first_examples(read("en", "train", data_args.train_file, False), data_args.max_train_samples)
+        available = read("en", "train", data_args.train_file, False)
+        train_examples = select_training_examples(available, data_args, training_args)
         train_source = data_args.train_file or "Hub (train)"
+        balance = check_training_labels(
+            task.labels,
+            train_examples[task.tags_column],
+            rows_available=len(available),
+            shuffled=data_args.shuffle_train_before_select,
+            rare_share=task.rare_share,
+        )
     eval_sets = load_eval_sets(data_args, training_args, read)
 
     # 2. Tokenise words into subwords with aligned labels; the model gets the task's head (WikiANN's 7 tags, UPOS).
@@ -224,9 +233,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     # 4. Train on English, evaluate every language, write the model card.
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     if training_args.do_train:
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
+        trainer.save_metrics("train_labels", balance.as_results())  # into all_results.json too
+        results.update(balance.as_results())
     decode = partial(decode_tags, task=task)
     results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=task.average_keys))
     trainer.publish(data_args.eval_languages)

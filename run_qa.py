@@ -59,7 +59,7 @@ from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
 from xladjust.tasks.arguments import TaskTrainingArguments
 from xladjust.tasks.cards import card_evaluations, describe_data, task_model_card
-from xladjust.tasks.eval_sets import EvalSet, first_examples, tokenize
+from xladjust.tasks.eval_sets import EvalSet, first_examples, select_training_examples, tokenize
 from xladjust.tasks.evaluation import evaluate_languages
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.qa import data as qa_data
@@ -126,6 +126,13 @@ class QaDataArguments:
     n_best_size: int = field(default=20, metadata={"help": "Best start and end tokens paired per window."})
     max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in subwords."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N questions only."})
+    shuffle_train_before_select: bool = field(
+        default=False,
+        metadata={
+            "help": "With --max_train_samples: draw the N questions at random (seeded by --data_seed, else --seed) "
+            "instead of taking the first N."
+        },
+    )
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Evaluate on the first N questions of every set only."}
     )
@@ -294,7 +301,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     train_examples, train_source = None, None
     if training_args.do_train:
         train_examples, train_source = load_train_examples(data_args, model_args.cache_dir)
-        train_examples = first_examples(train_examples, data_args.max_train_samples)
+        train_examples = select_training_examples(train_examples, data_args, training_args)
     eval_sets = load_qa_eval_sets(data_args) if training_args.do_eval else []
 
     # 2. Question + context windows; training counts the answers that no window holds.

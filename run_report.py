@@ -21,7 +21,10 @@ from the per-example files of each run, ``predictions/{split}_{set}.jsonl``, the
 
 A set's language is its name (``es``), the language of a QA set (``xquad.es``, ``tydiqa.ru``) or the non-English
 language of an MLQA pair (``mlqa.es.en`` and ``mlqa.en.es`` → es). A per-language run (``adjusted``, language es)
-contributes its es sets only; the other variants' runs contribute every set. Each task's table is split into
+contributes its es sets, and its English sets as rows of their own (``en (adjusted on es)``, ``xquad.en (adjusted
+on es)``), compared with the baseline's English predictions: the English cost of each adjustment; the other
+variants' runs contribute every set. A section "English after adjusting" gives, per task, English set and variant,
+the mean over those rows. Each task's table is split into
 sections: QA into ``mono-lingual`` (XQuAD, TyDi QA, MLQA with context and question in one language) and
 ``cross-lingual`` (MLQA ``mlqa.C.Q`` with C ≠ Q), sentence retrieval by layer. ``--split auto`` reads the test split
 (``predict``) where a run has it, else validation (``eval``).
@@ -43,6 +46,13 @@ adjusted+TASK): ``report.md`` gets, per analysis variant, layer and distance, a 
 Δ > 0 and the mean Δ per model and language (mean ± std over seeds) and the per-link changes between models
 (mean change of the related and unrelated distances; seeds whose Wilcoxon test gave p < ``--alpha``);
 ``analysis.csv`` has the numbers.
+
+Alignment vs. transfer (:mod:`xladjust.study.correlation`): per language, encoder variant and seed, each alignment
+measure of the study (held-out alignment loss of the adjust steps, word P@1 and the share of links with Δ > 0 of
+the analysis steps, Tatoeba accuracy of the xsr steps; the variant's value and its change from the original) is
+paired with each task's zero-shot gain over the original; ``report.md`` gets Spearman's ρ with a bootstrap interval
+over the points per measure and task, and the strongest pair whose interval excludes 0;
+``alignment_vs_{task}.png`` a scatter plot per measure, ``alignment_vs_transfer.csv`` the points.
 
 Data size: where the runs of a manifest carry ``pairs`` (the adjustment's ``max_train_pairs``; configs/data_size.json)
 and at least two numbers occur, ``report.md`` gets a table per task of the metric vs pairs and ``data_size.png`` a

@@ -63,14 +63,14 @@ from xladjust.tasks.classification import CLASSIFICATION_TASKS
 from xladjust.tasks.eval_sets import (
     EvalSet,
     eval_datasets_during_training,
-    first_examples,
     load_eval_sets,
     predicted_ids,
+    select_training_examples,
     tokenize,
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
-from xladjust.tasks.labelled_text import label_counts
+from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import accuracy, nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.nli import NLI_HUB_DATASETS
@@ -135,7 +135,7 @@ def decode_labels(
     return {"accuracy": accuracy(predicted, gold)}, records
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_args, data_args, continual_args, training_args = parse_arguments(
         (ModelArguments, XnliDataArguments, ContinualLearningArguments, XnliTrainingArguments), argv
     )
@@ -148,13 +148,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # 1. English training examples and every language's evaluation sets, all validated before the model loads.
     task = CLASSIFICATION_TASKS[data_args.task_name]
-    train_examples, train_source = None, None
+    train_examples, train_source, balance = None, None, None
     if training_args.do_train:
-        train_examples, train_source = task.read_train(
-            data_args.train_file, data_args.train_dataset, model_args.cache_dir
+        available, train_source = task.read_train(data_args.train_file, data_args.train_dataset, model_args.cache_dir)
+        train_examples = select_training_examples(available, data_args, training_args)
+        balance = check_training_labels(
+            task.labels,
+            train_examples["label"],
+            rows_available=len(available),
+            shuffled=data_args.shuffle_train_before_select,
         )
-        train_examples = first_examples(train_examples, data_args.max_train_samples)
-        logger.info("training labels: %s", label_counts(train_examples["label"], task.labels))
     eval_sets = load_eval_sets(data_args, training_args, partial(task.read_eval, cache_dir=model_args.cache_dir))
 
     # 2. Tokenise the texts (premise/hypothesis, a sentence pair, a sentence); the head has the task's label order.
@@ -194,9 +197,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
 
     # 4. Train on English, evaluate every language, write the model card.
-    results: dict[str, float] = {}
+    results: dict[str, Any] = {}
     if training_args.do_train:
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
+        trainer.save_metrics("train_labels", balance.as_results())  # into all_results.json too
+        results.update(balance.as_results())
     decode = partial(decode_labels, labels=task.labels)
     results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=("accuracy",)))
     trainer.publish(data_args.eval_languages)

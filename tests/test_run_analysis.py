@@ -150,6 +150,52 @@ def test_identical_models_show_no_change(tiny_bert, tmp_path):
     assert not (tmp_path / "predictions").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (
+            [],
+            [
+                "original->adjusted",
+                "original->original+xnli",
+                "adjusted->adjusted+xnli",
+                "original+xnli->adjusted+xnli",
+            ],
+        ),
+        (
+            ["--comparisons", "all"],
+            [
+                "original->adjusted",
+                "original->original+xnli",
+                "original->adjusted+xnli",
+                "adjusted->original+xnli",
+                "adjusted->adjusted+xnli",
+                "original+xnli->adjusted+xnli",
+            ],
+        ),
+    ],
+    ids=["paper", "all"],
+)
+def test_the_four_model_comparisons(tiny_bert, tmp_path, flags, expected):
+    labels = ["original", "adjusted", "original+xnli", "adjusted+xnli"]
+    results = run_analysis.main(
+        [
+            "--models",
+            *(f"{label}={tiny_bert}" for label in labels),
+            "--output_dir",
+            str(tmp_path),
+            *data_args("hi"),
+            "--analyses",
+            "distances",
+            *flags,
+        ]
+    )
+    assert list(results["languages"]["hi"]["layer_-1"]["cosine"]["comparisons"]) == expected
+    summary = (tmp_path / "summary.md").read_text()
+    assert [line.split(":")[0] for line in summary.splitlines() if "->" in line] == expected
+    assert (tmp_path / "hi_cosine_changes.png").is_file()
+
+
 def test_bad_model_list_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="is not LABEL=MODEL"):
         run_analysis.main(["--models", "justapath", "--output_dir", str(tmp_path), *data_args("es")])

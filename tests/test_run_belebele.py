@@ -12,6 +12,7 @@ import run_belebele
 from tests.builders import CONTINUAL, belebele_args, read_jsonl
 from xladjust.cli import run_main
 from xladjust.study.results import score_records
+from xladjust.tasks.multiple_choice import ANSWER_LABELS
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,9 @@ def test_predictions_one_based_answers_and_accuracy(belebele_run):
     assert results["predict_avg_accuracy"] == pytest.approx(
         np.mean([results["predict_es_accuracy"], results["predict_ru_accuracy"]])
     )
+    # Every answer position is used by the training questions: no label-balance warning, the counts recorded.
+    assert results["train_label_counts"] == dict(zip(ANSWER_LABELS, [2, 2, 2, 2], strict=True))
+    assert results["train_labels_rare"] == []
     # Two of the ten training rows are the assembled set's "dev" rows: eight questions trained on.
     assert "train (en): " in (output / "README.md").read_text() and "8 examples" in (output / "README.md").read_text()
 

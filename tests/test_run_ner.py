@@ -193,3 +193,27 @@ def test_user_mistakes_end_with_a_clear_message_and_status_2(tiny_bert, tmp_path
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert message in err and "Traceback" not in err
+
+
+def test_a_tag_missing_from_the_training_data_is_warned_about_and_recorded(tiny_bert, tmp_path, caplog):
+    sentences = [
+        {"tokens": ["Anna", "Berg", "sings", "."], "ner_tags": ["B-PER", "I-PER", "O", "O"]},
+        {"tokens": ["Acme", "Corp", "pays", "."], "ner_tags": ["B-ORG", "I-ORG", "O", "O"]},
+    ] * 10  # no location anywhere
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(s) + "\n" for s in sentences))
+    args = ner_args(tiny_bert, tmp_path / "out", "--do_train", "--max_steps", "1", "--eval_languages", "en")
+    with caplog.at_level("WARNING"):
+        run_ner.main(args + ["--train_file", str(tmp_path / "train.jsonl")])
+    saved = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    assert saved["train_label_counts"] == {
+        "O": 40,
+        "B-PER": 10,
+        "I-PER": 10,
+        "B-ORG": 10,
+        "I-ORG": 10,
+        "B-LOC": 0,
+        "I-LOC": 0,
+    }
+    assert saved["train_labels_rare"] == ["B-LOC", "I-LOC"]
+    [warning] = [r.getMessage() for r in caplog.records if "TRAINING LABELS" in r.getMessage()]
+    assert "B-LOC, I-LOC absent" in warning and "80 tags" in warning and "All 20 training rows were used" in warning

@@ -373,3 +373,19 @@ def test_mlqa_set_in_a_language_the_mlqa_script_lacks_is_scored_with_a_warning(c
     assert [s.prefix for s in eval_sets] == ["eval_mlqa.ru.ru", "eval_xquad.ru"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "mlqa.ru.ru: the official MLQA script has no rules for 'ru'" in warnings[0]
+
+
+def test_a_random_training_sample_is_a_setting(tiny_bert, tmp_path, monkeypatch):
+    chosen, select = [], run_qa.select_training_examples
+
+    def spy(*args):
+        chosen.append(select(*args))
+        return chosen[-1]
+
+    monkeypatch.setattr(run_qa, "select_training_examples", spy)
+    extra = ("--do_train", "--max_steps", "1", "--max_train_samples", "8", "--shuffle_train_before_select", "true")
+    run_qa.main(qa_args(tiny_bert, tmp_path / "out", *extra))
+    all_ids = read_qa_file(TRAIN)["id"]
+    ids = chosen[0]["id"]
+    assert len(chosen) == 1 and len(set(ids)) == 8 and ids != all_ids[:8] and set(ids) <= set(all_ids)
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["settings"]["shuffle_train_before_select"] is True

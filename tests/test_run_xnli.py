@@ -227,3 +227,27 @@ def test_user_mistakes_end_with_a_clear_message_and_status_2(tiny_bert, tmp_path
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["first-rows", "shuffled"])
+def test_a_training_sample_without_some_labels_is_warned_about_and_recorded(tiny_bert, tmp_path, caplog, shuffle):
+    # The training file sorted by label: its first 15 rows are all entailment.
+    rows = [json.loads(line) for line in (NLI / "train.en.jsonl").read_text().splitlines()]
+    rows.sort(key=lambda row: NLI_LABELS.index(row["label"]))
+    (tmp_path / "sorted.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    args = xnli_args(tiny_bert, tmp_path / "out", "--do_train", "--max_steps", "1", "--eval_languages", "en")
+    args += ["--train_file", str(tmp_path / "sorted.jsonl"), "--max_train_samples", "15"]
+    with caplog.at_level("WARNING"):
+        results = run_xnli.main(args + (["--shuffle_train_before_select", "true"] if shuffle else []))
+    saved = json.loads((tmp_path / "out" / "all_results.json").read_text())
+    counts = saved["train_label_counts"]
+    assert sum(counts.values()) == 15 and set(counts) == set(NLI_LABELS) and results["train_label_counts"] == counts
+    warnings = [r.getMessage() for r in caplog.records if "TRAINING LABELS" in r.getMessage()]
+    if shuffle:  # 15 of 60 rows at random (seed 1): every label drawn
+        assert min(counts.values()) > 0 and saved["train_labels_rare"] == [] and not warnings
+    else:
+        assert counts == {"entailment": 15, "neutral": 0, "contradiction": 0}
+        assert saved["train_labels_rare"] == ["neutral", "contradiction"]
+        [warning] = warnings
+        assert "neutral, contradiction absent" in warning and "took the FIRST 15 of 60 rows" in warning
+        assert "--shuffle_train_before_select" in warning

@@ -72,3 +72,8 @@ def test_language_figures(tables, tmp_path):
         assert_readable_png(path)
     single = plot_language_figures({"xlm-r": tables["xlm-r"]}, "sw", "cosine", tmp_path)
     assert sorted(single) == ["delta", "distances"]
+
+
+def test_no_change_figure_without_a_pair_to_compare(tables, tmp_path):
+    paths = plot_language_figures(tables, "de", "cosine", tmp_path, model_pairs=[])
+    assert set(paths) == {"distances", "delta"} and not (tmp_path / "de_cosine_changes.png").exists()

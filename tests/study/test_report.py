@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import run_report
 from tests.study_helpers import cells_by_key, write_jsonl
@@ -101,7 +102,13 @@ def test_sentence_retrieval_cells_with_paired_tests(tmp_path):
 MODELS = ["original", "adjusted", "original+xnli", "adjusted+xnli"]
 
 
-def analysis_results(shares: dict[str, float], deltas: dict[str, float], change: float, p: float) -> dict:
+def analysis_results(
+    shares: dict[str, float],
+    deltas: dict[str, float],
+    change: float,
+    p: float,
+    comparisons: tuple[str, ...] = ("original->original+xnli",),
+) -> dict:
     """analysis_results.json as run_analysis.py writes it (one language, one layer, cosine)."""
     models = {
         m: {
@@ -126,7 +133,7 @@ def analysis_results(shares: dict[str, float], deltas: dict[str, float], change:
             "unrelated_not_found": 0,
             "models": models,
             "figures": {},
-            "comparisons": {"original->original+xnli": comparison},
+            "comparisons": dict.fromkeys(comparisons, comparison),
         },
         "retrieval": {m: {"sentence_acc_tgt_to_en": 0.5} for m in MODELS},
     }
@@ -165,6 +172,35 @@ def test_four_model_analysis_table(tmp_path):
     rows = list(csv.DictReader((out / "analysis.csv").open()))
     adjusted = next(r for r in rows if r["model"] == "adjusted")
     assert adjusted["seeds"] == "1 2" and float(adjusted["share_delta_positive_mean"]) == pytest.approx(0.85)
+
+
+def test_the_changes_table_lists_the_papers_comparisons_first(tmp_path):
+    # as written by run_analysis.py --comparisons all, in a scrambled order
+    listed = (
+        "adjusted->adjusted+xnli",
+        "original->adjusted+xnli",
+        "original+xnli->adjusted+xnli",
+        "original->adjusted",
+        "original->original+xnli",
+    )
+    share = dict.fromkeys(MODELS, 0.5)
+    folder = tmp_path / "study" / "analysis" / "per_language" / "es" / "seed1"
+    folder.mkdir(parents=True)
+    (folder / "analysis_results.json").write_text(json.dumps(analysis_results(share, share, -0.01, 0.5, listed)))
+    write_jsonl(
+        tmp_path / "study" / "xnli" / "original" / "seed1" / "predictions" / "eval_es.jsonl",
+        [{"id": "0", "gold": "neutral", "predicted": "neutral"}],
+    )
+    run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(tmp_path / "r"), "--samples", "20"])
+    lines = (tmp_path / "r" / "report.md").read_text().splitlines()
+    rows = [line.split(" | ")[0] for line in lines if " → " in line and not line.startswith("| A → B")]
+    assert rows == [
+        "| original → adjusted",
+        "| original → original+xnli",
+        "| adjusted → adjusted+xnli",
+        "| original+xnli → adjusted+xnli",
+        "| original → adjusted+xnli",
+    ]
 
 
 def test_data_size_table_and_figure(tmp_path, caplog):
@@ -208,3 +244,69 @@ def test_data_size_table_and_figure(tmp_path, caplog):
     assert (out / "data_size.png").read_bytes()[:4] == b"\x89PNG"
     rows = list(csv.DictReader((out / "report.csv").open()))
     assert {r["pairs"] for r in rows if r["variant"] == "pairs-250k"} == {"250000"}
+
+
+def nli_records(correct: np.ndarray) -> list[dict]:
+    return [
+        {"id": str(i), "gold": "neutral", "predicted": "neutral" if ok else "contradiction"}
+        for i, ok in enumerate(correct)
+    ]
+
+
+def naive_bootstrap_p(a: np.ndarray, b: np.ndarray, samples: int, seed: int) -> float:
+    """Two-sided paired bootstrap, one resample at a time: examples (rows, all seeds together) with replacement."""
+    rng = np.random.default_rng(seed)
+    observed = (b - a).mean()
+    extreme = 0
+    for _ in range(samples):
+        rows = rng.integers(0, len(a), len(a))
+        extreme += abs((b[rows] - a[rows]).mean() - observed) >= abs(observed)
+    return (extreme + 1) / (samples + 1)
+
+
+def test_english_rows_of_per_language_runs_and_their_mean(tmp_path):
+    """Adjusting on es costs English ~10 points, adjusting on hi about nothing: each has its English row, tested
+    against the original's English predictions, and the English section gives their mean."""
+    rng = np.random.default_rng(5)
+    seeds, n = (1, 2, 3), 300
+    english = {"original": [], "es": [], "hi": []}
+    for seed in seeds:
+        original = rng.random(n) < 0.7
+        english["original"].append(original)
+        english["es"].append(original & (rng.random(n) > 0.15))
+        english["hi"].append(np.where(rng.random(n) < np.where(original, 0.03, 0.07), ~original, original))
+        folder = tmp_path / "study" / "xnli" / "original" / f"seed{seed}" / "predictions"
+        for name, correct in (("en", original), ("es", rng.random(n) < 0.5), ("hi", rng.random(n) < 0.5)):
+            write_jsonl(folder / f"predict_{name}.jsonl", nli_records(correct))
+        for language in ("es", "hi"):
+            folder = tmp_path / "study" / "xnli" / "adjusted" / language / f"seed{seed}" / "predictions"
+            write_jsonl(folder / "predict_en.jsonl", nli_records(english[language][-1]))
+            write_jsonl(folder / f"predict_{language}.jsonl", nli_records(rng.random(n) < 0.55))
+    out = tmp_path / "report"
+    samples = 4000
+    cells = cells_by_key(
+        run_report.main(["--runs_dir", str(tmp_path / "study"), "--output_dir", str(out), "--samples", str(samples)])
+    )
+    assert ("xnli", "en", "adjusted") not in cells and ("xnli", "en", "original") in cells
+    a = np.stack(english["original"], axis=1).astype(float)  # (examples, seeds)
+    for language in ("es", "hi"):
+        cell = cells[("xnli", f"en (adjusted on {language})", "adjusted")]
+        assert (cell.language, cell.group, cell.examples, cell.seeds) == ("en", "", n, [1, 2, 3])
+        b = np.stack(english[language], axis=1).astype(float)
+        assert cell.difference == pytest.approx(100 * (b.mean() - a.mean()))
+        assert cell.p_seed == pytest.approx(stats.ttest_rel(b.mean(axis=0), a.mean(axis=0)).pvalue)
+        # Monte Carlo error of the two p-values together: about 0.01 at p = 0.3 (4000 and 20000 resamples)
+        assert cell.p_example == pytest.approx(naive_bootstrap_p(a, b, 20000, 1), abs=0.04)
+    costly, cheap = (cells[("xnli", f"en (adjusted on {lang})", "adjusted")] for lang in ("es", "hi"))
+    assert costly.difference < -5 and costly.significant_example and not cheap.significant_example
+    report = (out / "report.md").read_text()
+    assert "| en (adjusted on es) |" in report and "| en (adjusted on hi) |" in report
+    mean_difference = (costly.difference + cheap.difference) / 2
+    original = cells[("xnli", "en", "original")]
+    assert (
+        f"| xnli | en | adjusted | 2 (es, hi) | {original.mean:.1f} | {(costly.mean + cheap.mean) / 2:.1f} | "
+        f"{mean_difference:+.1f} | 1/2 |"
+    ) in report
+    [english_cost] = json.loads((out / "report.json").read_text())["english"]
+    assert english_cost["rows"] == ["en (adjusted on es)", "en (adjusted on hi)"]
+    assert english_cost["difference"] == pytest.approx(mean_difference)

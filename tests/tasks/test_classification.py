@@ -12,7 +12,8 @@ from datasets import ClassLabel, Dataset, Features, Value
 from xladjust.data.languages import FLORES_CODES, flores_code
 from xladjust.errors import InputError
 from xladjust.tasks.classification import CLASSIFICATION_TASKS
-from xladjust.tasks.labelled_text import label_counts, parse_label
+from xladjust.tasks.label_balance import count_labels
+from xladjust.tasks.labelled_text import parse_label
 from xladjust.tasks.pawsx import PAWSX_LABELS, normalize_hub_pawsx, read_pawsx_file
 from xladjust.tasks.sib200 import SIB200_LABELS, normalize_hub_sib200, read_sib200_file, sib200_hub_sources
 
@@ -85,7 +86,7 @@ def test_pawsx_hub_split_drops_the_same_quirks():
 def test_sib200_files_pandas_quoting_and_labels_file():
     train, stats = read_sib200_file(SIB / "eng_Latn" / "train.tsv", "en")
     assert len(train) == 28 and train.features["label"].names == SIB200_LABELS
-    assert label_counts(train["label"], SIB200_LABELS) == dict.fromkeys(SIB200_LABELS, 4)
+    assert count_labels(SIB200_LABELS, train["label"]).counts == [4] * len(SIB200_LABELS)
     assert train[3]["text"] == 'The phone maker said the update would "fix the screen problem".'  # quoted, "" → "
     spanish, _ = read_sib200_file(SIB / "spa_Latn" / "test.tsv", "es")
     assert [SIB200_LABELS[i] for i in spanish["label"]] == SIB200_LABELS and spanish[0]["id"] == "es-0"

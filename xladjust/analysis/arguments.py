@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xladjust.adjust.pooling import POOLING_MODES
+from xladjust.analysis.comparisons import COMPARISONS
 from xladjust.analysis.sentence_retrieval import RETRIEVAL_CORPORA
 from xladjust.analysis.word_distances import METRICS, SAMPLING_MODES
 from xladjust.errors import InputError
@@ -29,6 +30,14 @@ class AnalysisArguments:
         default="same_pair", metadata={"help": "Where unrelated words come from.", "choices": list(SAMPLING_MODES)}
     )
     analyses: list[str] = field(default_factory=lambda: list(ANALYSES), metadata={"help": f"Any of {ANALYSES}."})
+    comparisons: str = field(
+        default="paper",
+        metadata={
+            "help": "Model pairs A → B compared: the paper's (original → adjusted, ENCODER → ENCODER+TASK, "
+            "original+TASK → adjusted+TASK) or every pair.",
+            "choices": list(COMPARISONS),
+        },
+    )
     retrieval_corpus: str = field(
         default="pairs",
         metadata={

@@ -160,7 +160,7 @@ def plot_language_figures(
     """All figures of one language in ``out_dir`` as ``{language}_{metric}_{kind}.png``; kind → path.
 
     The change figure (of ``model_pairs``, see :func:`plot_change_histograms`) is left out when there is a single
-    model.
+    model or no pair to compare.
     """
     out_dir = Path(out_dir)
     paths = {
@@ -169,7 +169,7 @@ def plot_language_figures(
         ),
         "delta": plot_delta_histograms(results_by_model, language, metric, out_dir / f"{language}_{metric}_delta.png"),
     }
-    if len(results_by_model) > 1:
+    if len(results_by_model) > 1 and (model_pairs is None or len(model_pairs) > 0):
         paths["changes"] = plot_change_histograms(
             results_by_model, language, metric, out_dir / f"{language}_{metric}_changes.png", model_pairs
         )

@@ -7,11 +7,11 @@ rows of ``distances.csv`` (one per link, model, layer and metric, for re-plottin
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from xladjust.analysis.comparisons import model_pairs
 from xladjust.analysis.plots import plot_language_figures
 from xladjust.analysis.retrieval import word_retrieval_p_at_1
 from xladjust.analysis.word_distances import (
@@ -37,14 +37,6 @@ DISTANCE_FIELDS = (
     "delta",
 )
 """The columns of ``distances.csv``."""
-
-
-def model_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
-    """The model comparisons A → B of the changes table and figures: every pair, earlier model first.
-
-    The one place that decides which comparisons are listed, for the results, the summary and the figures alike.
-    """
-    return list(itertools.combinations(labels, 2))
 
 
 def analyse_words(
@@ -80,17 +72,19 @@ def analyse_language(
     unrelated: str,
     seed: int,
     output_dir: str,
+    comparisons: str = "paper",
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The results of one language (figures written to ``output_dir``) and its ``distances.csv`` rows.
 
     ``vectors``: label → layer → the language's word vectors under that model. One sample of unrelated words is
     drawn and shared by every model, so that models are compared link by link. ``metrics`` may be empty (no
-    distances).
+    distances). ``comparisons``: which model pairs A → B are compared, ``paper`` or ``all`` (see
+    :mod:`xladjust.analysis.comparisons`).
     """
     sample = draw_link_sample(index.link_tgt, index.link_en, index.tgt_pair, mode=unrelated, seed=seed)
     results: dict[str, Any] = {"pairs": num_pairs, "links": sample.num_links}
     rows = []
-    pairs = model_pairs(list(vectors))
+    pairs = model_pairs(list(vectors), comparisons)
     for layer in layers:
         per_layer = results[f"layer_{layer}"] = {}
         for metric in metrics:

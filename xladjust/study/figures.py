@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from xladjust.io import atomic_path
+from xladjust.study.correlation import Correlation
 from xladjust.study.statistics import Cell, sections, variant_order
 
 
@@ -92,6 +93,48 @@ def plot_data_size(sized: Sequence[Cell], cells: Sequence[Cell], baseline: str, 
                 axes.set_ylabel(f"{here[0].metric if here else ''} (%)")
             if here:
                 axes.legend(fontsize="x-small")
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def plot_alignment_transfer(correlations: Sequence[Correlation], task: str, path: str, baseline: str) -> None:
+    """One panel per alignment measure with points: the measure (x) against the task's gain over the baseline
+    (y), a colour per language and a marker per variant, ρ and its interval in the title."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = [c for c in correlations if c.task == task and c.points]
+    columns = min(4, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(3.4 * columns, 3.0 * rows))
+    FigureCanvasAgg(figure)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    languages = sorted({p["language"] for c in panels for p in c.points})
+    variants = sorted({p["variant"] for c in panels for p in c.points})
+    markers = "osD^vP*X"
+    for axes, correlation in zip(grid.flat, panels, strict=False):
+        for i, language in enumerate(languages):
+            for j, variant in enumerate(variants):
+                here = [p for p in correlation.points if (p["language"], p["variant"]) == (language, variant)]
+                if here:
+                    axes.scatter(
+                        [p["alignment"] for p in here],
+                        [p["gain"] for p in here],
+                        color=f"C{i}",
+                        marker=markers[j % len(markers)],
+                        label=f"{language} · {variant}",
+                    )
+        axes.axhline(0, color="grey", linewidth=0.6, linestyle="--")
+        rho = "–" if math.isnan(correlation.rho) else f"{correlation.rho:+.2f}"
+        interval = "" if math.isnan(correlation.low) else f" [{correlation.low:+.2f}, {correlation.high:+.2f}]"
+        axes.set_title(f"{correlation.measure} ({correlation.kind})\nρ = {rho}{interval}", fontsize="small")
+        axes.set_xlabel(correlation.measure if correlation.kind == "adjusted" else f"Δ {correlation.measure}")
+        axes.set_ylabel(f"{task} gain over {baseline} (points)")
+        axes.tick_params(labelsize="x-small")
+    for axes in list(grid.flat)[len(panels) :]:
+        axes.set_visible(False)
+    grid.flat[0].legend(fontsize="xx-small")
+    figure.suptitle(f"alignment vs. {task} transfer (one point per language, variant, seed)", fontsize="medium")
     figure.tight_layout()
     _save(figure, path)
 

@@ -10,9 +10,11 @@ from dataclasses import asdict
 
 import numpy as np
 
+from xladjust.analysis.comparisons import comparison_order
 from xladjust.io import write_csv, write_text
-from xladjust.study.results import ModelChange, ModelDistances
-from xladjust.study.statistics import Cell, ReportSettings, mean_std, sections, variant_order
+from xladjust.study.correlation import Correlation
+from xladjust.study.results import ModelChange, ModelDistances, split_row
+from xladjust.study.statistics import Cell, EnglishCost, ReportSettings, mean_std, sections, variant_order
 
 
 def _fmt(value: float | None, digits: int = 1, sign: bool = False) -> str:
@@ -58,6 +60,33 @@ def write_markdown(cells: Sequence[Cell], settings: ReportSettings, path: str, e
     write_text(path, "\n".join([*lines, *extra]) + "\n")
 
 
+def english_markdown(costs: Sequence[EnglishCost], cells: Sequence[Cell], baseline: str) -> list[str]:
+    """The English cost of adjusting: per task, English set and variant, the mean over its English rows (every
+    adjustment language of a per-language variant) of the score and of the difference to the baseline, and how
+    many of those rows differ significantly (``*`` examples, ``†`` seeds)."""
+    if not costs:
+        return []
+    lines = ["", "## English after adjusting (mean over the English rows of each variant)", ""]
+    lines += [
+        f"Per-language variants have an English row per adjustment language (`en (adjusted on es)`), tested against "
+        f"`{baseline}`'s English predictions like every cell; here their mean.",
+        "",
+        f"| task | set | variant | rows | {baseline} | score | difference | * | † |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    order = {variant: i for i, variant in enumerate(variant_order(cells, baseline))}
+    for cost in sorted(costs, key=lambda c: (c.task, c.eval_set, order.get(c.variant, len(order)))):
+        languages = [language for row in cost.rows if (language := split_row(row)[1]) is not None]
+        rows = f"{len(cost.rows)}" + (f" ({', '.join(languages)})" if languages else "")
+        reference = _fmt(cost.baseline_mean)
+        n = len(cost.rows)
+        lines.append(
+            f"| {cost.task} | {cost.eval_set} | {cost.variant} | {rows} | {reference} | {_fmt(cost.mean)} | "
+            f"{_fmt(cost.difference, sign=True)} | {cost.significant_example}/{n} | {cost.significant_seed}/{n} |"
+        )
+    return lines
+
+
 CSV_COLUMNS = [
     "task",
     "group",
@@ -100,7 +129,8 @@ def _with_std(mean: float, std: float, digits: int, scale: float = 1.0) -> str:
 def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[ModelChange], alpha: float) -> list[str]:
     """Per analysis variant, layer and metric: a table of models × languages with "share of links with Δ > 0 (%)
     / mean Δ" (mean ± std over seeds), and a table of the per-link changes between models (mean change of the
-    related and unrelated distances, and in how many seeds the Wilcoxon test gave p < alpha)."""
+    related and unrelated distances, and in how many seeds the Wilcoxon test gave p < alpha), the paper's
+    comparisons first (:func:`~xladjust.analysis.comparisons.comparison_order`)."""
     lines: list[str] = []
     tables = sorted({(d.variant, d.layer, d.metric) for d in distances}, key=lambda k: (k[0] != "adjusted", k))
     for variant, layer, metric in tables:
@@ -124,7 +154,9 @@ def analysis_markdown(distances: Sequence[ModelDistances], changes: Sequence[Mod
         if moved:
             lines += ["", f"Changes per link (mean over seeds; seeds with Wilcoxon p < {alpha}):", ""]
             lines += ["| A → B | language | Δ d_related | Δ d_unrelated |", "| --- | --- | --- | --- |"]
-            for comparison in dict.fromkeys(c.comparison for c in moved):
+            order = {key: i for i, key in enumerate(comparison_order(models))}
+            listed = sorted(dict.fromkeys(c.comparison for c in moved), key=lambda key: order.get(key, len(order)))
+            for comparison in listed:
                 for language in languages:
                     cell = [c for c in moved if (c.comparison, c.language) == (comparison, language)]
                     if not cell:
@@ -187,3 +219,65 @@ def data_size_markdown(sized: Sequence[Cell], cells: Sequence[Cell], baseline: s
             reference = f"{_fmt(base[name].mean)} ± {_fmt(base[name].std)}" if name in base else ""
             lines.append(f"| {name} | {reference} | " + " | ".join(row) + " |")
     return lines
+
+
+def _rho_text(c: Correlation) -> str:
+    if math.isnan(c.rho):
+        return f"– ({c.n})"
+    interval = "" if math.isnan(c.low) else f" [{c.low:+.2f}, {c.high:+.2f}]"
+    text = f"{c.rho:+.2f}{interval} ({c.n})"
+    return f"**{text}**" if c.significant else text
+
+
+def correlation_markdown(
+    correlations: Sequence[Correlation], unpaired: Sequence[str], settings: ReportSettings
+) -> list[str]:
+    """The alignment-vs-transfer section: a table measure × task of Spearman's ρ [interval] (points), and a
+    sentence naming the strongest measure-task pair whose interval excludes 0, or saying that none does."""
+    if not correlations:
+        return []
+    tasks = list(dict.fromkeys(c.task for c in correlations))
+    level = f"{100 * (1 - settings.alpha):g} %"
+    lines = ["", "## Alignment vs. transfer", ""]
+    lines.append(
+        f"Does a better-aligned encoder transfer better? One point per language, encoder variant and seed: an "
+        f"alignment measure of the variant's encoder (`adjusted`) or its change from the original encoder "
+        f"(`vs original`), against the task's zero-shot gain over `{settings.baseline}` (same language and seed, "
+        f"points). Cells: Spearman's ρ [{level} bootstrap interval over the points, {settings.samples} resamples] "
+        f"(points); **bold**: the interval excludes 0. A lower alignment loss is a better alignment, so it predicts "
+        f"a gain with a negative ρ. Points of one language share its data: the intervals are optimistic and not "
+        f"corrected for the {len(correlations)} pairs."
+    )
+    lines += ["", "| measure | kind | " + " | ".join(tasks) + " |", "| --- | --- |" + " --- |" * len(tasks)]
+    by_key = {(c.measure, c.kind, c.task): c for c in correlations}
+    for measure, kind in dict.fromkeys((c.measure, c.kind) for c in correlations):
+        row = [_rho_text(by_key[(measure, kind, t)]) if (measure, kind, t) in by_key else "" for t in tasks]
+        lines.append(f"| {measure} | {kind} | " + " | ".join(row) + " |")
+    significant = [c for c in correlations if c.significant]
+    lines.append("")
+    if significant:
+        best = max(significant, key=lambda c: abs(c.rho))
+        lines.append(
+            f"Strongest: **{best.measure}** ({best.kind}) predicts the gain on **{best.task}**: ρ = {best.rho:+.2f} "
+            f"[{best.low:+.2f}, {best.high:+.2f}], {best.n} points; {len(significant)} of {len(correlations)} "
+            f"measure–task pairs have an interval that excludes 0."
+        )
+    else:
+        lines.append(
+            f"No alignment measure predicts the gain on any task: every {level} interval includes 0 (or has under "
+            f"three points)."
+        )
+    if unpaired:
+        lines.append(f"\nNot paired (no alignment measure of their own): {', '.join(unpaired)}.")
+    return lines
+
+
+CORRELATION_COLUMNS = ["measure", "kind", "task", "language", "variant", "seed", "alignment", "gain"]
+
+
+def write_correlation_csv(correlations: Sequence[Correlation], path: str) -> None:
+    """alignment_vs_transfer.csv: one row per point of every measure and task (to re-plot or re-test)."""
+    rows = [
+        {"measure": c.measure, "kind": c.kind, "task": c.task, **point} for c in correlations for point in c.points
+    ]
+    write_csv(path, rows, CORRELATION_COLUMNS)

@@ -9,16 +9,27 @@ from dataclasses import asdict
 
 from xladjust.errors import InputError
 from xladjust.io import write_json
-from xladjust.study.figures import figure_names, plot_data_size, plot_task
+from xladjust.study.correlation import Correlation, alignment_vs_transfer
+from xladjust.study.figures import figure_names, plot_alignment_transfer, plot_data_size, plot_task
 from xladjust.study.rendering import (
     analysis_markdown,
+    correlation_markdown,
     data_size_markdown,
+    english_markdown,
     write_analysis_csv,
     write_cells_csv,
+    write_correlation_csv,
     write_markdown,
 )
 from xladjust.study.results import find_analysis_runs, find_runs, read_analysis
-from xladjust.study.statistics import Cell, ReportSettings, build_cells, compare, data_size_cells
+from xladjust.study.statistics import (
+    Cell,
+    ReportSettings,
+    build_cells,
+    compare,
+    data_size_cells,
+    english_costs,
+)
 
 
 def make_report(settings: ReportSettings) -> list[Cell]:
@@ -30,12 +41,21 @@ def make_report(settings: ReportSettings) -> list[Cell]:
         raise InputError("no predictions files found in the runs", settings.runs_dir or " ".join(settings.manifest))
     compare(cells, data, settings)
     output_dir = settings.output_dir
-    extra = analysis_sections(settings) + data_size_sections(cells, settings)
+    english = english_costs(cells, settings.baseline)
+    correlations, unpaired = alignment_vs_transfer(cells, settings)
+    extra = english_markdown(english, cells, settings.baseline) + analysis_sections(settings)
+    extra += correlation_sections(correlations, unpaired, settings) + data_size_sections(cells, settings)
     write_markdown(cells, settings, os.path.join(output_dir, "report.md"), extra)
     write_cells_csv(cells, os.path.join(output_dir, "report.csv"))
     # Strict JSON: a std or p-value that cannot be computed (one seed) is null; report.md says why.
     write_json(
-        os.path.join(output_dir, "report.json"), {"settings": asdict(settings), "cells": [asdict(c) for c in cells]}
+        os.path.join(output_dir, "report.json"),
+        {
+            "settings": asdict(settings),
+            "cells": [asdict(c) for c in cells],
+            "english": [asdict(c) for c in english],
+            "alignment_vs_transfer": [asdict(c) for c in correlations],
+        },
     )
     for task, group, name in figure_names(cells):
         section = [c for c in cells if c.group == group]
@@ -54,6 +74,19 @@ def analysis_sections(settings: ReportSettings) -> list[str]:
         return []
     write_analysis_csv(distances, os.path.join(settings.output_dir, "analysis.csv"))
     return analysis_markdown(distances, changes, settings.alpha)
+
+
+def correlation_sections(correlations: list[Correlation], unpaired: list[str], settings: ReportSettings) -> list[str]:
+    """The alignment-vs-transfer table of report.md, alignment_vs_transfer.csv and a scatter plot per task
+    (``alignment_vs_{task}.png``), when the study has both alignment measures and task gains."""
+    if not correlations:
+        return []
+    write_correlation_csv(correlations, os.path.join(settings.output_dir, "alignment_vs_transfer.csv"))
+    for task in dict.fromkeys(c.task for c in correlations):
+        if any(c.points for c in correlations if c.task == task):
+            path = os.path.join(settings.output_dir, f"alignment_vs_{task}.png")
+            plot_alignment_transfer(correlations, task, path, settings.baseline)
+    return correlation_markdown(correlations, unpaired, settings)
 
 
 def data_size_sections(cells: list[Cell], settings: ReportSettings) -> list[str]:

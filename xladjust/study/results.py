@@ -26,6 +26,7 @@ _SPLIT = re.compile(r"^(eval|predict)_(.+?)(_scores)?$")
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _CROSS_LINGUAL = re.compile(r"^mlqa\.([a-z]{2})\.([a-z]{2})(?:[-:].*)?$")
 _RETRIEVAL = re.compile(r"^sentence_retrieval\.([a-z]{2,3})\.layer(-?\d+)\.(to_en|from_en)$")
+_ADJUSTED_ON = re.compile(r"^(.+) \(adjusted on ([a-z]{2,3})\)$")
 QA_BENCHMARKS = ("xquad", "mlqa", "tydiqa")
 
 
@@ -100,11 +101,28 @@ def find_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[StudyRun]:
     return runs_from_layout(runs_dir)
 
 
+def english_row(name: str, language: str) -> str:
+    """The report's row for an English set of a run adjusted on ``language`` alone: ``en (adjusted on es)``,
+    ``xquad.en (adjusted on hi)`` (compared with the baseline's ``en``, ``xquad.en``: the English cost)."""
+    return f"{name} (adjusted on {language})"
+
+
+def split_row(name: str) -> tuple[str, str | None]:
+    """``(evaluation set, adjustment language)`` of a row: ``en (adjusted on es)`` → (en, es); es → (es, None)."""
+    match = _ADJUSTED_ON.match(name)
+    return (match.group(1), match.group(2)) if match else (name, None)
+
+
+def base_set(name: str) -> str:
+    """The evaluation set behind a row: ``en (adjusted on es)`` → ``en``; any other name is itself."""
+    return split_row(name)[0]
+
+
 def set_language(name: str) -> str:
     """``es`` → es; ``xquad.es``, ``tydiqa.ru`` → its language; ``mlqa.es.en`` and ``mlqa.en.es`` → es, the
     non-English language of the pair (so that a per-language run keeps both directions); ``:split``/``-split``
-    cut; ``sentence_retrieval.es.layer8.to_en`` → es."""
-    name = re.split(r"[:]", name)[0]
+    cut; ``sentence_retrieval.es.layer8.to_en`` → es; ``en (adjusted on es)`` → en."""
+    name = re.split(r"[:]", base_set(name))[0]
     parts = name.split(".")
     if len(parts) == 1:
         return parts[0]
@@ -115,6 +133,7 @@ def set_language(name: str) -> str:
 def set_group(name: str) -> str:
     """The report's section of a set: ``cross-lingual`` for MLQA with context and question in different languages,
     ``mono-lingual`` for the other QA sets, ``layer N`` for sentence retrieval, "" for plain language sets."""
+    name = base_set(name)
     cross = _CROSS_LINGUAL.match(name)
     if cross:
         return "cross-lingual" if cross.group(1) != cross.group(2) else "mono-lingual"
@@ -182,7 +201,9 @@ def word_counts(gold: list[str], predicted: list[str]) -> tuple[int, int]:
 
 
 def read_run(run: StudyRun, split: str, qa_score: str, qa_rules: str = "squad") -> dict[str, SetScores]:
-    """``{set name: scores}`` of one run's split (``auto``: predict where present, else eval)."""
+    """``{set name: scores}`` of one run's split (``auto``: predict where present, else eval). A per-language run
+    (an encoder adjusted on its language alone) gives its language's sets and its English ones, each English set
+    under :func:`english_row` (``en (adjusted on es)``), so that every adjustment language has its English row."""
     folder = Path(run.output_dir) / "predictions"
     files: dict[tuple[str, str], Path] = {}
     for path in sorted(folder.glob("*.jsonl")):
@@ -195,7 +216,9 @@ def read_run(run: StudyRun, split: str, qa_score: str, qa_rules: str = "squad") 
     for (file_split, name), path in files.items():
         if file_split != chosen:
             continue
-        if run.language is not None and set_language(name) != run.language:
+        if run.language is not None and run.language != "en" and set_language(name) == "en":
+            name = english_row(name, run.language)
+        elif run.language is not None and set_language(name) != run.language:
             continue
         result[name] = score_records(read_jsonl(path), qa_score, path, qa_rules)
     return result
@@ -251,8 +274,14 @@ class ModelChange:
 
 
 def find_analysis_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[StudyRun]:
-    """The analysis steps of a study: from its manifest(s), else ``analysis/{group}/[LANG/]seed{n}`` folders
-    (``per_language`` → variant adjusted, ``joint`` → joint, any other group is the variant's name)."""
+    """The analysis steps of a study (see :func:`find_steps`)."""
+    return find_steps(runs_dir, manifests, "analysis")
+
+
+def find_steps(runs_dir: str | None, manifests: Sequence[str], kind: str) -> list[StudyRun]:
+    """The ``analysis`` or ``adjust`` steps of a study: from its manifest(s), else ``{kind}/{group}/[LANG/]
+    seed{n}`` folders (``per_language`` → variant adjusted, ``joint`` → joint, any other group is the variant's
+    name)."""
     manifests = list(manifests)
     if runs_dir and not manifests and os.path.isfile(os.path.join(runs_dir, "study_manifest.json")):
         manifests = [os.path.join(runs_dir, "study_manifest.json")]
@@ -262,18 +291,18 @@ def find_analysis_runs(runs_dir: str | None, manifests: Sequence[str]) -> list[S
             manifest = json.load(handle)
         base = os.path.dirname(os.path.abspath(path))
         for step in manifest.get("steps", []):
-            if step.get("task") == "analysis":
+            if step.get("task") == kind:
                 folder = locate(step["output_dir"], base, manifest.get("config", {}).get("output_dir"))
-                runs.append(StudyRun("analysis", step["variant"], step.get("language"), int(step["seed"]), folder))
-    if manifests or not runs_dir or not os.path.isdir(os.path.join(runs_dir, "analysis")):
+                runs.append(StudyRun(kind, step["variant"], step.get("language"), int(step["seed"]), folder))
+    if manifests or not runs_dir or not os.path.isdir(os.path.join(runs_dir, kind)):
         return runs
-    for seed_dir in sorted(Path(runs_dir, "analysis").glob("**/seed*")):
-        parts = seed_dir.relative_to(Path(runs_dir, "analysis")).parts
+    for seed_dir in sorted(Path(runs_dir, kind).glob("**/seed*")):
+        parts = seed_dir.relative_to(Path(runs_dir, kind)).parts
         match = re.fullmatch(r"seed(\d+)", parts[-1])
         if match and len(parts) in (2, 3):
             variant = {"per_language": "adjusted"}.get(parts[0], parts[0])
             language = parts[1] if len(parts) == 3 else None
-            runs.append(StudyRun("analysis", variant, language, int(match.group(1)), str(seed_dir)))
+            runs.append(StudyRun(kind, variant, language, int(match.group(1)), str(seed_dir)))
     return runs
 
 
@@ -313,3 +342,51 @@ def read_analysis(run: StudyRun) -> tuple[list[ModelDistances], list[ModelChange
                         )
                     )
     return distances, changes
+
+
+def read_word_retrieval(run: StudyRun) -> dict[tuple[str, str, str], float]:
+    """``{(language, layer, model): word P@1}`` of an analysis run (mean of the →en and en→ directions; from
+    ``languages[LANG]["layer_N"]["retrieval"][model]``); {} for an unfinished run or one without retrieval."""
+    path = Path(run.output_dir) / "analysis_results.json"
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        results = json.load(handle)
+    scores, skipped = {}, 0
+    keys = ("word_p_at_1_tgt_to_en", "word_p_at_1_en_to_tgt")
+    for language, per_language in results.get("languages", {}).items():
+        for layer_key, per_layer in per_language.items():
+            if layer_key.startswith("layer_") and "retrieval" in per_layer:
+                for model, score in per_layer["retrieval"].items():
+                    if not all(key in score for key in keys):
+                        skipped += 1
+                        continue
+                    layer = layer_key.removeprefix("layer_")
+                    scores[(language, layer, model)] = float(np.mean([score[key] for key in keys]))
+    if skipped:
+        logger.warning("%s: %d word-retrieval entries without %s skipped", path, skipped, " and ".join(keys))
+    return scores
+
+
+_LANGUAGE_LOSS = re.compile(r"^eval_(before_)?([a-z]{2,3})_alignment_loss$")
+
+
+def read_alignment_losses(run: StudyRun) -> dict[tuple[str, str], float]:
+    """``{(language, "after" | "before"): held-out alignment loss}`` of an adjust run (run_adjust.py's
+    ``all_results.json``: ``eval_{lang}_alignment_loss`` per language when it adjusted several, else
+    ``eval_alignment_loss`` for the run's language; ``eval_before_...`` for the original encoder)."""
+    path = Path(run.output_dir) / "all_results.json"
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        results = json.load(handle)
+    losses = {}
+    for key, value in results.items():
+        match = _LANGUAGE_LOSS.match(key)
+        if match and value is not None:
+            losses[(match.group(2), "before" if match.group(1) else "after")] = float(value)
+    if run.language is not None:
+        for when, key in (("after", "eval_alignment_loss"), ("before", "eval_before_alignment_loss")):
+            if results.get(key) is not None:
+                losses.setdefault((run.language, when), float(results[key]))
+    return losses

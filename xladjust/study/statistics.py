@@ -22,6 +22,7 @@ from xladjust.study.results import (
     QA_SCORES,
     SetScores,
     StudyRun,
+    base_set,
     read_retrieval,
     read_run,
     set_group,
@@ -168,13 +169,14 @@ def build_cells(
 
 
 def compare(cells: list[Cell], data: dict, settings: ReportSettings) -> None:
-    """Differences to the baseline, both tests, and the correction within each task (in place)."""
+    """Differences to the baseline, both tests, and the correction within each task (in place). An English row of
+    a per-language run (``en (adjusted on es)``) is compared with the baseline's ``en``."""
     test = TESTS[settings.test]
     baseline_cells = {(c.task, c.eval_set): c for c in cells if c.variant == settings.baseline}
     for cell in cells:
         if cell.variant == settings.baseline:
             continue
-        base = data.get((cell.task, cell.eval_set, settings.baseline))
+        base = data.get((cell.task, base_set(cell.eval_set), settings.baseline))
         if not base:
             cell.notes.append(f"no {settings.baseline} run")
             continue
@@ -192,7 +194,7 @@ def compare(cells: list[Cell], data: dict, settings: ReportSettings) -> None:
         base_scores = 100 * per_seed_scores(a, statistic)
         system_scores = 100 * per_seed_scores(b, statistic)
         if settings.seed_test == "welch":  # all seeds of each system, not only the common ones
-            base_scores, system_scores = baseline_cells[cell.task, cell.eval_set].scores, cell.scores
+            base_scores, system_scores = baseline_cells[cell.task, base_set(cell.eval_set)].scores, cell.scores
         cell.p_seed = seed_test(base_scores, system_scores, settings.seed_test)
         if len(seeds) < len(cell.seeds) or len(ids) < cell.examples:
             cell.notes.append(f"compared on {len(seeds)} common seed(s), {len(ids)} common examples")
@@ -204,6 +206,48 @@ def compare(cells: list[Cell], data: dict, settings: ReportSettings) -> None:
             for c, p in zip(compared, adjusted, strict=True):
                 setattr(c, f"{name}_adjusted", p)
                 setattr(c, f"significant_{name[2:]}", bool(not math.isnan(p) and p < settings.alpha))
+
+
+@dataclass
+class EnglishCost:
+    """What a variant does to English on one English set of a task: the mean over its English rows (one per
+    adjustment language for a per-language variant, ``en (adjusted on es)``, ...; the set itself otherwise)."""
+
+    task: str
+    eval_set: str  # the English set: en, xquad.en, ...
+    variant: str
+    rows: list[str]  # the cells averaged
+    baseline_mean: float | None
+    mean: float  # mean of the rows' means
+    difference: float | None  # mean of the rows' differences to the baseline
+    significant_example: int  # rows whose example-level difference is significant
+    significant_seed: int
+
+
+def english_costs(cells: Sequence[Cell], baseline: str) -> list[EnglishCost]:
+    """An :class:`EnglishCost` per task, English set and variant other than the baseline."""
+    groups: dict[tuple[str, str, str], list[Cell]] = defaultdict(list)
+    for cell in cells:
+        if cell.language == "en" and cell.variant != baseline and not cell.group.startswith("layer"):
+            groups[(cell.task, base_set(cell.eval_set), cell.variant)].append(cell)
+    base = {(c.task, c.eval_set): c.mean for c in cells if c.variant == baseline}
+    costs = []
+    for (task, name, variant), rows in groups.items():
+        differences = [c.difference for c in rows if c.difference is not None]
+        costs.append(
+            EnglishCost(
+                task,
+                name,
+                variant,
+                [c.eval_set for c in rows],
+                base.get((task, name)),
+                float(np.mean([c.mean for c in rows])),
+                float(np.mean(differences)) if differences else None,
+                sum(c.significant_example for c in rows),
+                sum(c.significant_seed for c in rows),
+            )
+        )
+    return costs
 
 
 def variant_order(cells: Sequence[Cell], baseline: str) -> list[str]:

@@ -60,6 +60,13 @@ class TaskDataArguments:
     )
     max_seq_length: int = field(default=128, metadata={"help": "Subwords per example; longer inputs are truncated."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Train on the first N examples only."})
+    shuffle_train_before_select: bool = field(
+        default=False,
+        metadata={
+            "help": "With --max_train_samples: draw the N examples at random (seeded by --data_seed, else --seed) "
+            "instead of taking the first N (a file sorted by label would give one label)."
+        },
+    )
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Evaluate on the first N examples of every language and split only."}
     )

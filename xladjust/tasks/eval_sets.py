@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import TrainingArguments
 
@@ -44,6 +45,18 @@ Reader = Callable[[str, str, str | None, bool], Any]
 
 def first_examples(dataset: Any, limit: int | None) -> Any:
     return dataset if limit is None or limit >= len(dataset) else dataset.select(range(limit))
+
+
+def select_training_examples(dataset: Any, data_args: Any, training_args: TrainingArguments) -> Any:
+    """The training examples ``--max_train_samples`` keeps: the first N rows, or with
+    ``--shuffle_train_before_select`` N rows drawn at random (seeded by ``--data_seed``, else ``--seed``; the
+    same sample for every variant of a seed), kept in file order. ``data_args``: any task's data arguments."""
+    limit = data_args.max_train_samples
+    if not data_args.shuffle_train_before_select or limit is None or limit >= len(dataset):
+        return first_examples(dataset, limit)
+    seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
+    chosen = np.random.default_rng(seed).choice(len(dataset), size=limit, replace=False)
+    return dataset.select(np.sort(chosen))
 
 
 def load_eval_sets(data_args: TaskDataArguments, training_args: TrainingArguments, read: Reader) -> list[EvalSet]:

@@ -62,9 +62,3 @@ def build_text_dataset(language: str, texts: Mapping[str, list[str]], labels: li
     )
     ids = [f"{language}-{i}" for i in range(len(labels))]
     return Dataset.from_dict({"id": ids, **texts, "label": labels}, features=features)
-
-
-def label_counts(labels: Sequence[int], names: Sequence[str]) -> dict[str, int]:
-    """Examples per label name, for the log (a quick check that a split is not degenerate)."""
-    counts = Counter(int(label) for label in labels)
-    return {name: counts.get(i, 0) for i, name in enumerate(names)}

@@ -256,11 +256,3 @@ def load_nli_dataset(
     what = f"{'MultiNLI' if hub_dataset == 'multi_nli' else 'XNLI'} {language} {split}"
     dataset, source = load_first(what, nli_hub_sources(language, split, hub_dataset), cache_dir=cache_dir)
     return normalize_hub_nli(dataset, language, source=source.describe())
-
-
-def label_counts(labels: Iterable[int]) -> dict[str, int]:
-    """Examples per label name, for the log (a quick check that a split is not degenerate)."""
-    counts = dict.fromkeys(NLI_LABELS, 0)
-    for label in labels:
-        counts[NLI_LABELS[int(label)]] += 1
-    return counts

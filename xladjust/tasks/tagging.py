@@ -19,6 +19,7 @@ from typing import Any
 
 from xladjust.data.languages import WIKIANN_LANGUAGES, check_language
 from xladjust.errors import InputError
+from xladjust.tasks.label_balance import RARE_SHARE
 from xladjust.tasks.metrics import (
     WORD_ACCURACY,
     make_ner_compute_metrics,
@@ -58,6 +59,7 @@ class TaggingTask:
     trainer_metrics: Callable[[Any], dict[str, float]]  # compute_metrics of evaluations during training
     load: Callable[[str, str, str | None, str, str | None], tuple[Any, Any]]  # (language, split, path, repair, cache)
     record_fields: tuple[tuple[str, str], ...] = ()  # added to every predictions record
+    rare_share: float = RARE_SHARE  # a tag under this share of the training words is warned about
 
     def check_language(self, language: str) -> None:
         check_language(language, self.languages, self.benchmark)
@@ -116,6 +118,8 @@ TAGGING_TASKS = {
         trainer_metrics=tag_accuracy_compute_metrics,
         load=_load_pos,
         record_fields=(("metric", WORD_ACCURACY),),
+        # SYM and X are under 1 % of the words of UD English: only an absent (or nearly absent) tag is a warning.
+        rare_share=0.001,
     ),
 }
 """``--task_name`` → the task."""
