@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     eval_sets = load_eval_sets(data_args, training_args, read)
 
     # 2. Tokenise words into subwords with aligned labels; the model gets the 7-tag head in WikiANN's order.
-    tokenizer = load_tokenizer(model_args, pretokenized=True)
+    tokenizer = load_tokenizer(model_args)
     train_dataset = None
     if train_examples is not None:
         encode = partial(
