@@ -23,7 +23,8 @@ import torch
 from transformers import PreTrainedTokenizer
 
 from tests.tiny_families import TOKENIZER_FAMILIES, load_family
-from xladjust.adjust.features import build_alignment_datasets, tokenize_pairs
+from xladjust.adjust.features import build_alignment_dataset, build_alignment_datasets, tokenize_pairs
+from xladjust.analysis.sentence_encoding import tokenize_sentences
 from xladjust.analysis.word_vectors import encode_pairs
 from xladjust.data.gettext_corpus import collect_language
 from xladjust.data.parallel import AlignedPair, CorpusStats, LanguageCorpus
@@ -307,3 +308,17 @@ def test_a_slow_tokenizer_is_refused_naming_what_is_missing(tmp_path):
     }
     with pytest.raises(InputError, match="no offset mapping"):
         prepare_train_features(examples, slow, max_length=32, doc_stride=8)
+
+
+def test_sentences_are_cut_at_the_models_limit_when_it_is_below_max_seq_length(tmp_path, pairs):
+    tokenizer = load_family("wordpiece", tmp_path)
+    tokenizer.model_max_length = 16
+    aligned = [AlignedPair(t, e, [tuple(link) for link in link_pattern(t, e)]) for t, e in pairs]
+    stats = CorpusStats()
+    dataset = build_alignment_dataset(
+        aligned, tokenizer, max_seq_length=256, include_cls_sep=True, language_id=0, stats=stats
+    )
+    assert max(len(ids) for side in ("tgt", "en") for ids in dataset[f"{side}_input_ids"]) == 16
+    assert stats.links_dropped_truncated > 0
+    sentences = tokenize_sentences(tokenizer, [" ".join(t) for t, _ in pairs], max_length=256)
+    assert max(len(ids) for ids in sentences["input_ids"]) == 16

@@ -16,7 +16,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from xladjust.data.parallel import AlignedPair, CorpusStats, LanguageCorpus
-from xladjust.data.text import check_fast_tokenizer, tokenize_words
+from xladjust.data.text import check_fast_tokenizer, subword_limit, tokenize_words
 
 
 def sentence_word_maps(word_ids: Sequence[int | None], num_words: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -123,6 +123,8 @@ def build_alignment_dataset(
 ) -> datasets.Dataset:
     """Tokenise ``pairs`` once into a dataset for :class:`AlignedPairCollator`; update ``stats`` with the drops.
 
+    Sentences are cut at ``max_seq_length`` subwords, or at the model's limit where that is lower.
+
     ``keep_text`` keeps the word columns ``target`` and ``english`` (for analyses that report words).
     """
     raw = datasets.Dataset.from_dict(
@@ -137,7 +139,11 @@ def build_alignment_dataset(
         batched=True,
         num_proc=num_proc,
         remove_columns=[] if keep_text else raw.column_names,
-        fn_kwargs={"tokenizer": tokenizer, "max_seq_length": max_seq_length, "include_cls_sep": include_cls_sep},
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "max_seq_length": subword_limit(tokenizer, max_seq_length),
+            "include_cls_sep": include_cls_sep,
+        },
         desc=desc,
     )
     stats.links_dropped_truncated += sum(features["links_truncated"])

@@ -44,6 +44,11 @@ def check_fast_tokenizer(tokenizer: Any, needs: str = "word_ids() to map words t
     )
 
 
+def subword_limit(tokenizer: Any, max_seq_length: int) -> int:
+    """``max_seq_length``, or the model's own limit (its tokenizer's ``model_max_length``) where that is lower."""
+    return min(max_seq_length, int(tokenizer.model_max_length))
+
+
 def tokenize_words(tokenizer: Any, sentences: Sequence[Sequence[str]], **kwargs: Any) -> Any:
     """Tokenise pre-split sentences so that every word gets the subwords it has in running text after a space.
 
