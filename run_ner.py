@@ -122,7 +122,12 @@ def decode_ner(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float], l
         predicted.append(names[ids].tolist())
         records.append({"id": example_id, "gold": gold[-1], "predicted": predicted[-1]})
     if cut_off:
-        logger.warning("%s: %d words beyond --max_seq_length are scored as predicted O", eval_set.prefix, cut_off)
+        logger.warning(
+            "%s: %d words without a subword (beyond --max_seq_length, or tokenised to nothing) are scored as "
+            "predicted O",
+            eval_set.prefix,
+            cut_off,
+        )
     words = sum(len(tags) for tags in gold)
     correct = sum(g == p for gs, ps in zip(gold, predicted, strict=True) for g, p in zip(gs, ps, strict=True))
     return {**ner_scores(gold, predicted), "accuracy": correct / words}, records

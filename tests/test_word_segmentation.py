@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from transformers import PreTrainedTokenizer
 
+from run_ner import decode_ner, encode_for_evaluation
 from tests.tiny_families import TOKENIZER_FAMILIES, load_family
 from xladjust.adjust.features import build_alignment_dataset, build_alignment_datasets, tokenize_pairs
 from xladjust.analysis.sentence_encoding import tokenize_sentences
@@ -29,6 +31,7 @@ from xladjust.analysis.word_vectors import encode_pairs
 from xladjust.data.gettext_corpus import collect_language
 from xladjust.data.parallel import AlignedPair, CorpusStats, LanguageCorpus
 from xladjust.errors import InputError
+from xladjust.tasks.eval_sets import EvalSet
 from xladjust.tasks.ner import IGNORE_INDEX, NER_LABELS, tokenize_and_align
 from xladjust.tasks.qa.features import prepare_eval_features, prepare_train_features
 
@@ -322,3 +325,15 @@ def test_sentences_are_cut_at_the_models_limit_when_it_is_below_max_seq_length(t
     assert stats.links_dropped_truncated > 0
     sentences = tokenize_sentences(tokenizer, [" ".join(t) for t, _ in pairs], max_length=256)
     assert max(len(ids) for ids in sentences["input_ids"]) == 16
+
+
+def test_ner_scores_a_word_without_subwords_as_predicted_o_and_says_why(tmp_path, caplog):
+    tokenizer = load_family("wordpiece", tmp_path)  # WordPiece's normaliser drops the zero-width space
+    examples = Dataset.from_dict({"id": ["es-0"], "tokens": [["Hola", "\u200b", "mundo"]], "ner_tags": [[1, 5, 0]]})
+    features = encode_for_evaluation(examples[:], tokenizer, 32)
+    assert features["word_starts"][0][1] == -1
+    predictions = np.full((1, len(features["input_ids"][0])), NER_LABELS.index("B-PER"))
+    with caplog.at_level("WARNING"):
+        _, records = decode_ner(EvalSet("predict", "es", examples, "test", features), predictions)
+    assert records[0]["predicted"] == ["B-PER", "O", "B-PER"]
+    assert "1 words without a subword (beyond --max_seq_length, or tokenised to nothing)" in caplog.text
