@@ -152,8 +152,8 @@ def decode_tags(
         predicted.append(names[ids].tolist())
         records.append({"id": example_id, "gold": gold[-1], "predicted": predicted[-1], **dict(task.record_fields)})
     if cut_off:
-        message = "%s: %d words beyond --max_seq_length are scored as predicted %s"
-        logger.warning(message, eval_set.prefix, cut_off, task.cut_off_tag)
+        message = "%s: %d words without a subword (beyond --max_seq_length, or tokenised to nothing) are scored as "
+        logger.warning(message + "predicted %s", eval_set.prefix, cut_off, task.cut_off_tag)
     return task.score(gold, predicted), records
 
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     eval_sets = load_eval_sets(data_args, training_args, read)
 
     # 2. Tokenise words into subwords with aligned labels; the model gets the task's head (WikiANN's 7 tags, UPOS).
-    tokenizer = load_tokenizer(model_args, pretokenized=True)
+    tokenizer = load_tokenizer(model_args)
     train_dataset = None
     if train_examples is not None:
         encode = partial(

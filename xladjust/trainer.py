@@ -235,7 +235,9 @@ class AlignmentTrainer(XLTrainer):
     ):
         if model.training:
             self.check_reference_outside_wrapper(model, self.objective.reference)
-        with self.accelerator.autocast():  # the frozen reference is not wrapped by accelerate, so not autocast
+        # accelerate autocasts the forward of the model it wrapped; this context puts the frozen reference, a plain
+        # module, under the same autocast, so that both sides of the regulariser are computed alike.
+        with self.accelerator.autocast():
             output = self.objective(model, inputs)
         if model.training:
             self.record_components(

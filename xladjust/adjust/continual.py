@@ -48,7 +48,9 @@ class ContinualLearningArguments(AlignObjectiveArguments):
     )
     align_dataset_name: str | None = field(default=None, metadata={"help": "Dataset with a translation column."})
     align_dataset_config_names: list[str] = field(default_factory=list, metadata={"help": "Configs per language."})
-    align_max_seq_length: int = field(default=128, metadata={"help": "Subword limit of the pool's sentences."})
+    align_max_seq_length: int = field(
+        default=256, metadata={"help": "Subword limit of the pool's sentences (at most the model's)."}
+    )
     align_weight: float = field(default=0.01, metadata={"help": "Weight of the alignment term (paper: 0.01)."})
     align_batch_size: int = field(default=16, metadata={"help": "Parallel pairs per step and process (paper: 16)."})
     align_max_pairs: int = field(default=30000, metadata={"help": "Pool size per language (paper: 30000)."})

@@ -3,7 +3,8 @@
 Every sentence becomes ``input_ids`` and a ``word_index`` of the same length that gives, for each token, the word
 it belongs to (or -1). Words are numbered per sentence: 0 is the leading special token (CLS, ``<s>``), then the
 words that kept at least one subword, then the trailing special token (SEP, ``</s>``). The maps come from the fast
-tokenizer's ``word_ids()``, so WordPiece and SentencePiece tokenizers work alike.
+tokenizer's ``word_ids()``, and every word is tokenised as in running text
+(:func:`~xladjust.data.text.tokenize_words`), so WordPiece, SentencePiece and byte-level BPE tokenizers work alike.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from xladjust.data.parallel import AlignedPair, CorpusStats, LanguageCorpus
-from xladjust.data.text import check_fast_tokenizer
+from xladjust.data.text import check_fast_tokenizer, subword_limit, tokenize_words
 
 
 def sentence_word_maps(word_ids: Sequence[int | None], num_words: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -56,7 +57,7 @@ def tokenize_pairs(
     pooled word between the special tokens.
     """
     encodings = {
-        side: tokenizer(examples[side], is_split_into_words=True, truncation=True, max_length=max_seq_length)
+        side: tokenize_words(tokenizer, examples[side], truncation=True, max_length=max_seq_length)
         for side in ("target", "english")
     }
     names = (
@@ -122,6 +123,8 @@ def build_alignment_dataset(
 ) -> datasets.Dataset:
     """Tokenise ``pairs`` once into a dataset for :class:`AlignedPairCollator`; update ``stats`` with the drops.
 
+    Sentences are cut at ``max_seq_length`` subwords, or at the model's limit where that is lower.
+
     ``keep_text`` keeps the word columns ``target`` and ``english`` (for analyses that report words).
     """
     raw = datasets.Dataset.from_dict(
@@ -136,7 +139,11 @@ def build_alignment_dataset(
         batched=True,
         num_proc=num_proc,
         remove_columns=[] if keep_text else raw.column_names,
-        fn_kwargs={"tokenizer": tokenizer, "max_seq_length": max_seq_length, "include_cls_sep": include_cls_sep},
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "max_seq_length": subword_limit(tokenizer, max_seq_length),
+            "include_cls_sep": include_cls_sep,
+        },
         desc=desc,
     )
     stats.links_dropped_truncated += sum(features["links_truncated"])

@@ -236,6 +236,8 @@ class AlignmentObjective(nn.Module):
 
         alignment_terms, regularization_terms, alignment_sse, regularization_sse = [], [], [], []
         for number, (target, english) in enumerate(zip(target_layers, english_layers, strict=True)):
+            # Differences are squared and summed in float32 whatever the vectors' dtype (bf16 weights or outputs):
+            # bf16's 8-bit mantissa would drop the small terms of long sums and of the corpus-level metrics.
             link_sse = (target[link_tgt] - english[link_en]).float().pow(2).sum(-1)
             alignment_sse.append(
                 link_sse.detach().new_zeros(batch_size).index_add_(0, batch["link_pair"], link_sse.detach())

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from xladjust.analysis.retrieval import mean_pool
+from xladjust.data.text import subword_limit
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 def tokenize_sentences(tokenizer, sentences: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:
     """``input_ids`` and ``special_tokens_mask`` per sentence, truncated to ``max_length`` (the cut ones counted)."""
+    max_length = subword_limit(tokenizer, max_length)
     encoded = tokenizer(
         list(sentences),
         truncation=True,

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xladjust.data.text import check_fast_tokenizer
+from xladjust.data.text import check_fast_tokenizer, tokenize_words
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -129,9 +129,9 @@ class SimAligner:
         """Token vectors (B, T, H) of ``self.layer`` and each token's word (B, T; -1: special token, padding)."""
         tokenizer = self._tokenizer
         max_length = min(int(tokenizer.model_max_length), 512)
-        encoding = tokenizer(
-            [list(s) for s in sentences],
-            is_split_into_words=True,
+        encoding = tokenize_words(
+            tokenizer,
+            sentences,
             truncation=True,
             max_length=max_length,
             padding=True,

@@ -73,7 +73,11 @@ class ParallelDataArguments:
     one_to_one: bool = field(default=True, metadata={"help": "Keep only links whose words have no other link."})
     filter_identical: bool = field(default=True, metadata={"help": "Drop links between identical strings."})
     max_seq_length: int = field(
-        default=128, metadata={"help": "Subword limit per sentence; links of words beyond it are dropped."}
+        default=256,
+        metadata={
+            "help": "Subword limit per sentence (at most the model's); links of words beyond it are dropped. "
+            "256 cuts no pair of --max_words 64 words below 4 subwords a word (docs/run_adjust.md)."
+        },
     )
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenisation."})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -30,7 +31,34 @@ def word_tokenize(text: str, lang: str) -> list[str]:
     return text.split()
 
 
-def check_fast_tokenizer(tokenizer: Any) -> None:
-    """Word→subword maps come from ``word_ids()``, which only fast (Rust) tokenizers have."""
-    if not getattr(tokenizer, "is_fast", False):
-        raise InputError(f"{type(tokenizer).__name__} is not a fast tokenizer; word alignment needs word_ids()")
+def check_fast_tokenizer(tokenizer: Any, needs: str = "word_ids() to map words to their subwords") -> None:
+    """Refuse a tokenizer that lacks what xladjust reads from fast (Rust) tokenizers: ``word_ids()``, offsets.
+
+    Python ("slow") tokenizers have neither; ``needs`` says what the caller reads, for the message.
+    """
+    if getattr(tokenizer, "is_fast", False) and hasattr(tokenizer, "backend_tokenizer"):
+        return
+    raise InputError(
+        f"{type(tokenizer).__name__} is not a fast tokenizer: it has no {needs}; load the model's fast "
+        "tokenizer (a tokenizer.json, or AutoTokenizer with the tokenizers library installed)"
+    )
+
+
+def subword_limit(tokenizer: Any, max_seq_length: int) -> int:
+    """``max_seq_length``, or the model's own limit (its tokenizer's ``model_max_length``) where that is lower."""
+    return min(max_seq_length, int(tokenizer.model_max_length))
+
+
+def tokenize_words(tokenizer: Any, sentences: Sequence[Sequence[str]], **kwargs: Any) -> Any:
+    """Tokenise pre-split sentences so that every word gets the subwords it has in running text after a space.
+
+    Word-start marks (byte-level BPE's ``Ġ``, SentencePiece's ``▁``) come from the space before a word, and a
+    pre-split word has none: tokenizers that add no prefix space of their own would cut ``world`` as if it were
+    glued to the word before it. That is RoBERTa's byte-level BPE unless loaded with ``add_prefix_space=True``,
+    ModernBERT's (a ``tokenizer.json`` that ignores that option) and Gemma's SentencePiece BPE (mmBERT's); so
+    every word is given its space here, which changes nothing for WordPiece or for SentencePiece tokenizers that
+    prepend ``▁`` anyway. ``kwargs`` go to the tokenizer (truncation, max_length, padding, ...).
+    """
+    check_fast_tokenizer(tokenizer)
+    spaced = [[" " + word for word in words] for words in sentences]
+    return tokenizer(spaced, is_split_into_words=True, **kwargs)

@@ -20,8 +20,6 @@ from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-# Tokenizers that only accept pre-split words with a prefix space (byte-level BPE), as in the transformers example.
-_BYTE_LEVEL_MODELS = {"bloom", "gpt2", "roberta", "deberta", "longformer", "bart"}
 _DEFAULT_LABEL = re.compile(r"LABEL_(\d+)")
 
 
@@ -66,16 +64,12 @@ def _reported_as_input_error(what: str, name: str) -> Iterator[None]:
         raise InputError(f"cannot load the {what}: {str(error).strip().splitlines()[0]}", name) from None
 
 
-def load_tokenizer(model_args: ModelArguments, pretokenized: bool = False) -> PreTrainedTokenizerBase:
-    """The model's (or ``--tokenizer_name``'s) tokenizer; ``pretokenized``: inputs are lists of words."""
-    options = _hub_options(model_args)
+def load_tokenizer(model_args: ModelArguments) -> PreTrainedTokenizerBase:
+    """The model's (or ``--tokenizer_name``'s) tokenizer, as saved: pre-split words need no ``add_prefix_space``
+    (:func:`~xladjust.data.text.tokenize_words` gives every word its space, whatever the tokenizer family)."""
     name = model_args.tokenizer_name or model_args.model_name_or_path
     with _reported_as_input_error("tokenizer", name):
-        if pretokenized:
-            model_type = AutoConfig.from_pretrained(model_args.model_name_or_path, **options).model_type
-            if model_type in _BYTE_LEVEL_MODELS:
-                options["add_prefix_space"] = True
-        return AutoTokenizer.from_pretrained(name, **options)
+        return AutoTokenizer.from_pretrained(name, **_hub_options(model_args))
 
 
 def load_task_model(auto_class: Any, model_args: ModelArguments, labels: Sequence[str]) -> PreTrainedModel:

@@ -29,6 +29,7 @@ import numpy as np
 
 from xladjust.data.hub import HubSource, load_first, parquet_export
 from xladjust.data.languages import WIKIANN_LANGUAGES, check_language
+from xladjust.data.text import tokenize_words
 from xladjust.errors import InputError
 from xladjust.tasks.records import iter_json_records
 
@@ -429,20 +430,13 @@ def tokenize_and_align(
 ) -> Any:
     """Tokenize pre-split words and add aligned ``labels``; for ``dataset.map(..., batched=True)``.
 
-    Works with any fast tokenizer (it needs ``word_ids()``). Byte-level BPE tokenizers (RoBERTa, GPT-2)
-    must be loaded with ``add_prefix_space=True`` to accept pre-split words. Truncates to ``max_length``
-    (None: the tokenizer's ``model_max_length``). No padding: use
+    Works with any fast tokenizer (it needs ``word_ids()``); every word is tokenised as in running text
+    (:func:`~xladjust.data.text.tokenize_words`), so byte-level BPE needs no ``add_prefix_space``. Truncates to
+    ``max_length`` (None: the tokenizer's ``model_max_length``). No padding: use
     ``DataCollatorForTokenClassification``, which pads the labels with -100. ``label_names``: the tag set of
     ``tags_column`` when it is not :data:`NER_LABELS` (its ``B-X`` → ``I-X`` map under ``label_all_tokens``).
     """
-    if not getattr(tokenizer, "is_fast", False):
-        raise InputError(f"{type(tokenizer).__name__} is not a fast tokenizer; word alignment needs word_ids()")
-    encoded = tokenizer(
-        examples[tokens_column],
-        is_split_into_words=True,
-        truncation=True,
-        max_length=max_length,
-    )
+    encoded = tokenize_words(tokenizer, examples[tokens_column], truncation=True, max_length=max_length)
     encoded["labels"] = [
         align_labels_with_tokens(tags, encoded.word_ids(i), label_all_tokens, label_names)
         for i, tags in enumerate(examples[tags_column])

@@ -20,11 +20,14 @@ Evaluation features carry ``example_id`` and ``offset_mapping`` with ``None`` fo
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from xladjust.data.text import check_fast_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +40,7 @@ TRAIN_BOOKKEEPING_COLUMNS = ("example_id", "window_index", "answer_status")
 
 
 def _tokenize(examples: Mapping[str, Sequence[Any]], tokenizer, max_length: int, doc_stride: int, padding):
-    if not getattr(tokenizer, "is_fast", False):
-        raise TypeError(f"{type(tokenizer).__name__} is not a fast tokenizer; QA features need offset mappings")
+    check_fast_tokenizer(tokenizer, "offset mapping to find the answers in the contexts")
     if doc_stride >= max_length:
         raise ValueError(f"doc_stride ({doc_stride}) must be smaller than max_length ({max_length})")
     # Leading spaces in questions (frequent in SQuAD-style data) would become empty tokens and waste the window.
@@ -78,6 +80,22 @@ def _fit_questions(questions: list[str], tokenizer, max_length: int, doc_stride:
 def _context_mask(encoding, index: int) -> np.ndarray:
     # sequence_ids holds None for special/padding tokens; as floats they become NaN and compare unequal to 1.
     return np.array(encoding.sequence_ids(index), dtype=float) == 1
+
+
+def _whole_characters(offsets: np.ndarray, in_context: np.ndarray, context: str) -> np.ndarray:
+    """The context tokens' offsets with their ends moved past the combining marks that follow them.
+
+    A normaliser that composes characters (NFC, NFKC: DeBERTa-v3's, XLM-R's) gives a composed character the offsets
+    of its base letter alone: in decomposed (NFD) text a token would end before the accents of its last letter, an
+    answer would be read back as "co" for "có", and one at the end of a window would not be found in it.
+    """
+    if unicodedata.is_normalized("NFC", context):  # nothing to compose: the offsets are whole characters
+        return offsets
+    character_starts = [i for i, c in enumerate(context) if not unicodedata.category(c).startswith("M")]
+    character_starts = np.array([*character_starts, len(context)], dtype=np.int64)
+    whole = offsets.copy()
+    whole[in_context, 1] = character_starts[np.searchsorted(character_starts, offsets[in_context, 1])]
+    return whole
 
 
 def _cls_index(input_ids: Sequence[int], tokenizer) -> int:
@@ -138,7 +156,9 @@ def prepare_train_features(
             start_char = answers["answer_start"][0]
             end_char = start_char + len(answers["text"][0])
             offsets = np.asarray(offset_mapping[index], dtype=np.int64).reshape(-1, 2)
-            span = answer_token_span(offsets, _context_mask(encoding, index), start_char, end_char)
+            in_context = _context_mask(encoding, index)
+            offsets = _whole_characters(offsets, in_context, examples["context"][sample])
+            span = answer_token_span(offsets, in_context, start_char, end_char)
             statuses.append(ANSWER_OUTSIDE_WINDOW if span is None else ANSWER_IN_WINDOW)
         else:
             statuses.append(NO_ANSWER)
@@ -168,9 +188,12 @@ def prepare_eval_features(
     offset_mapping = encoding.pop("offset_mapping")
     example_ids, context_offsets = [], []
     for index, sample in enumerate(sample_of_feature):
-        in_context = _context_mask(encoding, index).tolist()
-        offsets = offset_mapping[index]
-        context_offsets.append([list(pair) if keep else None for pair, keep in zip(offsets, in_context, strict=True)])
+        in_context = _context_mask(encoding, index)
+        offsets = np.asarray(offset_mapping[index], dtype=np.int64).reshape(-1, 2)
+        offsets = _whole_characters(offsets, in_context, examples["context"][sample]).tolist()
+        context_offsets.append(
+            [pair if keep else None for pair, keep in zip(offsets, in_context.tolist(), strict=True)]
+        )
         example_ids.append(examples["id"][sample])
     features = dict(encoding)
     features["example_id"] = example_ids
