@@ -23,7 +23,7 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizer
 
-from run_ner import decode_ner, encode_for_evaluation
+from run_ner import decode_tags, encode_for_evaluation
 from tests.tiny_families import TOKENIZER_FAMILIES, load_family
 from xladjust.adjust.features import build_alignment_dataset, build_alignment_datasets, tokenize_pairs
 from xladjust.analysis.sentence_encoding import tokenize_sentences
@@ -34,6 +34,7 @@ from xladjust.errors import InputError
 from xladjust.tasks.eval_sets import EvalSet
 from xladjust.tasks.ner import IGNORE_INDEX, NER_LABELS, tokenize_and_align
 from xladjust.tasks.qa.features import prepare_eval_features, prepare_train_features
+from xladjust.tasks.tagging import TAGGING_TASKS
 
 LOCALE = Path("/usr/share/locale")
 CATALOG = "glib20.mo"
@@ -330,10 +331,12 @@ def test_sentences_are_cut_at_the_models_limit_when_it_is_below_max_seq_length(t
 def test_ner_scores_a_word_without_subwords_as_predicted_o_and_says_why(tmp_path, caplog):
     tokenizer = load_family("wordpiece", tmp_path)  # WordPiece's normaliser drops the zero-width space
     examples = Dataset.from_dict({"id": ["es-0"], "tokens": [["Hola", "\u200b", "mundo"]], "ner_tags": [[1, 5, 0]]})
-    features = encode_for_evaluation(examples[:], tokenizer, 32)
+    features = encode_for_evaluation(examples[:], tokenizer, 32, TAGGING_TASKS["ner"])
     assert features["word_starts"][0][1] == -1
     predictions = np.full((1, len(features["input_ids"][0])), NER_LABELS.index("B-PER"))
     with caplog.at_level("WARNING"):
-        _, records = decode_ner(EvalSet("predict", "es", examples, "test", features), predictions)
+        _, records = decode_tags(
+            EvalSet("predict", "es", examples, "test", features), predictions, TAGGING_TASKS["ner"]
+        )
     assert records[0]["predicted"] == ["B-PER", "O", "B-PER"]
     assert "1 words without a subword (beyond --max_seq_length, or tokenised to nothing)" in caplog.text
