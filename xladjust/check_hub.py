@@ -24,11 +24,11 @@ from xladjust.cli import run_main
 from xladjust.data.hub import HubSource, try_sources
 from xladjust.data.languages import (
     PAPER_LANGUAGES,
+    PARALLEL_CONFIG_TEMPLATE,
     PARALLEL_DATASET,
     TATOEBA_CODES,
     WIKIANN_LANGUAGES,
     XNLI_LANGUAGES,
-    default_config_name,
 )
 from xladjust.data.tatoeba import tatoeba_sources
 from xladjust.tasks.ner import ner_hub_sources
@@ -83,14 +83,9 @@ def study_checks(languages: Sequence[str]) -> list[Check]:
     for name in qa_names:
         eval_set = resolve_set_spec(name)
         checks.append(Check(eval_set.benchmark.upper(), f"{name} {eval_set.split}", tuple(eval_set_sources(eval_set))))
-    checks += [
-        Check(
-            "OPUS-100",
-            f"{default_config_name(lang)} train",
-            (HubSource(PARALLEL_DATASET, default_config_name(lang), "train"),),
-        )
-        for lang in targets
-    ]
+    for lang in targets:
+        config = PARALLEL_CONFIG_TEMPLATE.format(lang=lang)
+        checks.append(Check("WikiMatrix", f"{config} train", (HubSource(PARALLEL_DATASET, config, "train"),)))
     tatoeba = [lang for lang in targets if lang in TATOEBA_CODES]
     checks += [Check("Tatoeba", f"{lang}-en", tuple(tatoeba_sources(lang))) for lang in tatoeba]
     return checks
