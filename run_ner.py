@@ -56,9 +56,10 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
-from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores
+from xladjust.tasks.metrics import make_ner_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
+from xladjust.tasks.seqeval_strict import SeqevalStrict
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)
@@ -123,9 +124,7 @@ def decode_ner(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float], l
         records.append({"id": example_id, "gold": gold[-1], "predicted": predicted[-1]})
     if cut_off:
         logger.warning("%s: %d words beyond --max_seq_length are scored as predicted O", eval_set.prefix, cut_off)
-    words = sum(len(tags) for tags in gold)
-    correct = sum(g == p for gs, ps in zip(gold, predicted, strict=True) for g, p in zip(gs, ps, strict=True))
-    return {**ner_scores(gold, predicted), "accuracy": correct / words}, records
+    return SeqevalStrict(keep_in_memory=True).compute(predictions=predicted, references=gold), records
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -42,6 +42,7 @@ from xladjust.data.languages import XNLI_LANGUAGES
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
+from xladjust.tasks.accuracy import Accuracy
 from xladjust.tasks.arguments import TaskDataArguments, TaskTrainingArguments
 from xladjust.tasks.cards import card_evaluations, describe_data, per_language_benchmark, task_model_card
 from xladjust.tasks.eval_sets import (
@@ -54,7 +55,7 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
-from xladjust.tasks.metrics import accuracy, nli_compute_metrics
+from xladjust.tasks.metrics import nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
 from xladjust.trainer import TaskTrainer
@@ -107,7 +108,7 @@ def decode_nli(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float], l
         {"id": example_id, "gold": NLI_LABELS[g], "predicted": NLI_LABELS[p]}
         for example_id, g, p in zip(eval_set.examples["id"], gold.tolist(), predicted.tolist(), strict=True)
     ]
-    return {"accuracy": accuracy(predicted, gold)}, records
+    return Accuracy(keep_in_memory=True).compute(predictions=predicted, references=gold), records
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -4,6 +4,10 @@ NER scores are seqeval's in strict mode with the IOB2 scheme: an entity counts o
 boundaries match, and a predicted entity must start with ``B-`` (a predicted ``I-X`` after ``O`` starts
 nothing, unlike conlleval's default). All values returned are plain Python floats/ints, so they can go
 straight into ``Trainer`` logs and JSON files.
+
+The evaluate modules ``accuracy`` and ``seqeval_strict`` (``accuracy.py``, ``seqeval_strict.py`` beside this file)
+compute through these functions. This file imports nothing from the package, so that it travels with them: evaluate
+copies it when it loads a module by path, and a metric Space holds it (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -103,6 +107,18 @@ def ner_scores(
         scores[f"{entity_type}_f1"] = float(row.get("f1-score", 0.0))
         scores[f"{entity_type}_support"] = int(row.get("support", 0))
     return scores
+
+
+def tag_accuracy(true_tag_seqs: Sequence[Sequence[str]], pred_tag_seqs: Sequence[Sequence[str]]) -> float:
+    """Share of words whose predicted tag equals the true tag, over all sequences (word-level, not entity-level)."""
+    pairs = [
+        (true, pred)
+        for true_seq, pred_seq in zip(true_tag_seqs, pred_tag_seqs, strict=True)
+        for true, pred in zip(true_seq, pred_seq, strict=True)
+    ]
+    if not pairs:
+        raise ValueError("no tags to score")
+    return sum(true == pred for true, pred in pairs) / len(pairs)
 
 
 def average_over_languages(
