@@ -8,7 +8,11 @@ import ast
 import json
 import os
 import random
+import shutil
 import socket
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import evaluate
@@ -26,7 +30,7 @@ from xladjust.analysis.retrieval_accuracy import RetrievalAccuracy
 from xladjust.analysis.sentence_retrieval import retrieve_sentences
 from xladjust.data.tatoeba import make_bitext
 from xladjust.errors import InputError
-from xladjust.metric_modules import METRIC_MODULES, load_metric, metric_path
+from xladjust.metric_modules import METRIC_MODULES, load_metric, metric_path, module_files
 from xladjust.tasks.accuracy import Accuracy
 from xladjust.tasks.eval_sets import EvalSet
 from xladjust.tasks.metrics import accuracy, ner_scores
@@ -101,6 +105,34 @@ def test_a_module_and_its_sibling_are_all_a_space_needs():
         assert sibling.is_file()
         # The sibling travels alone: no import from the package, relative or absolute.
         assert all(not level and not target.startswith("xladjust") for level, target in imports(sibling)), sibling
+
+
+def test_a_copy_of_the_files_loads_where_xladjust_is_not(tmp_path):
+    """What a metric Space does: the module and its sibling alone, loaded by evaluate in a fresh Python that cannot
+    import xladjust."""
+    for name in ("mlqa", "seqeval_strict"):
+        (tmp_path / name).mkdir()
+        for path in module_files(name):
+            shutil.copy(path, tmp_path / name / path.name)
+    code = textwrap.dedent(
+        """
+        import importlib.util, json, evaluate
+        assert importlib.util.find_spec("xladjust") is None
+        mlqa = evaluate.load("./mlqa/mlqa.py", keep_in_memory=True)
+        answer = [{"id": "q", "prediction_text": "los reyes"}]
+        refs = [{"id": "q", "answers": {"text": ["reyes"], "answer_start": [4]}}]
+        qa = mlqa.compute(predictions=answer, references=refs, answer_language="es")
+        ner = evaluate.load("./seqeval_strict/seqeval_strict.py", keep_in_memory=True)
+        tags = ner.compute(predictions=[["B-PER", "O"]], references=[["B-PER", "I-PER"]])
+        print(json.dumps([qa, tags["f1"], tags["accuracy"]]))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == [{"exact_match": 100.0, "f1": 100.0}, 0.0, 0.5]
 
 
 def test_accuracy_on_the_nli_fixtures(loaded):

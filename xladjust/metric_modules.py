@@ -43,6 +43,14 @@ def metric_path(name: str) -> Path:
     return PACKAGE / METRIC_MODULES[name]
 
 
+def module_files(name: str) -> list[Path]:
+    """The files a copy of module ``name`` needs, e.g. in a metric Space: the module and the sibling it imports."""
+    path = metric_path(name)
+    text = path.read_text(encoding="utf-8")
+    siblings = [line.split()[1].removeprefix(".") for line in text.splitlines() if line.startswith("from .")]
+    return [path, *(path.with_name(f"{sibling}.py") for sibling in siblings)]
+
+
 def load_metric(name: str, **options: Any) -> Any:
     """The evaluate module ``name`` loaded from its file in this package (``options``: ``evaluate.load``'s, e.g.
     ``keep_in_memory=True``). Only a local path is given, so nothing is looked up on the Hub."""
