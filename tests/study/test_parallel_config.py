@@ -80,10 +80,10 @@ def test_opus100_config_is_the_paper_on_opus100():
             "openlanguagedata/flores_plus",
         ),
         (
-            ['tasks.topics={"script": "run_belebele.py"}', "adjust.args.parallel_dataset_name=facebook/flores"],
+            ['tasks.topics={"script": "run_belebele.py"}', "adjust.args.parallel_dataset_name=gsarti/flores_101"],
             "task topics",
             "adjust.args.parallel_dataset_name",
-            "facebook/flores",
+            "gsarti/flores_101",
         ),
         (
             [

@@ -15,8 +15,9 @@ from .retrieval import sentence_retrieval_accuracy
 
 _DESCRIPTION = """Accuracy@1 of parallel sentence retrieval: row i of the predictions and row i of the references are
 the vectors of a sentence and of its translation; a query is right when its cosine nearest neighbour among all
-vectors of the other side is its translation (ties go to the lower index). XTREME's Tatoeba score is the accuracy
-with the non-English sentences as predictions and their English translations as references."""
+vectors of the other side is its translation (ties go to the lower index), in both directions. With the non-English
+vectors as predictions and the English ones as references, accuracy is run_analysis.py's to_en and reverse_accuracy
+its from_en, the direction XTREME's Tatoeba script reports (English queries against the non-English index)."""
 
 _KWARGS_DESCRIPTION = """
 Args:
@@ -25,8 +26,8 @@ Args:
     return_retrieved (bool, optional): also return the retrieved indices (default False).
     chunk_size (int, optional): queries scored at once (default 1024; memory only, not the result).
 Returns:
-    accuracy (float, 0..1): predictions -> references (XTREME's Tatoeba number: non-English -> English);
-    reverse_accuracy (float, 0..1): references -> predictions;
+    accuracy (float, 0..1): each prediction queries the references (non-English -> English: to_en);
+    reverse_accuracy (float, 0..1): each reference queries the predictions (English -> non-English: from_en, XTREME's);
     sentences (int); with return_retrieved: retrieved, reverse_retrieved (the index found for every query).
 Examples:
     >>> RetrievalAccuracy(keep_in_memory=True).compute(

@@ -1,10 +1,10 @@
 """The study's guard against adjusting on the corpus an evaluation is drawn from.
 
 Tatoeba sentence retrieval (XSR) scores how well an encoder pairs Tatoeba translations; adjusting it on Tatoeba
-pairs first (``sentence-transformers/parallel-sentences-tatoeba``, ``Helsinki-NLP/tatoeba_mt``, local
-``tatoeba.*`` files) trains on the test. SIB-200 and Belebele are built on FLORES-200 sentences (SIB-200 labels
-them with topics, Belebele asks questions about FLORES passages), so adjusting on FLORES pairs
-(``openlanguagedata/flores_plus``, ``facebook/flores``, ...) before those tasks does the same.
+pairs first (``sentence-transformers/parallel-sentences-tatoeba``, local ``tatoeba.*`` files) trains on the test.
+SIB-200 and Belebele are built on FLORES-200 sentences (SIB-200 labels them with topics, Belebele asks questions
+about FLORES passages), so adjusting on FLORES pairs (``openlanguagedata/flores_plus``, ``gsarti/flores_101``, ...)
+before those tasks does the same.
 
 :func:`find_overlaps` pairs every evaluation family the study runs (:data:`FAMILIES`) with every parallel source
 whose name (a Hub id or a local path, lower-cased) contains one of the family's patterns: ``parallel.dataset_name``,
@@ -14,8 +14,8 @@ in ``parallel.allow_overlap``, naming the evaluation, the config key and the sou
 logged as a warning, and reproduce.py records it in ``study_manifest.json`` (``evaluation_overlaps``).
 
 Limits (by design a name check, not a content check): a corpus that holds the test sentences under another name
-is not seen, e.g. OPUS-100, which samples every OPUS corpus, Tatoeba among them, or a converted file named
-``es-en.txt``; nor are overlaps with XNLI, WikiANN or the QA sets. Only studies that adjust (or use continual
+is not seen, e.g. OPUS-100, sampled from the OPUS collection, of which Tatoeba is one corpus, or a converted file
+named ``es-en.txt``; nor are overlaps with XNLI, WikiANN or the QA sets. Only studies that adjust (or use continual
 learning) are checked: the original encoder never sees the parallel data.
 """
 
