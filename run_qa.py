@@ -19,12 +19,13 @@ question language Q: the cross-lingual configs too), ``tydiqa.L`` (TyDi QA GoldP
 Windows: question + context cut into ``--max_seq_length`` subwords, consecutive windows overlapping by
 ``--doc_stride``; training examples whose answer no window holds are counted in the log (and trained as no-answer
 at CLS, as the transformers example does). Answers: the best span over all windows among the ``--n_best_size``
-best starts and ends, at most ``--max_answer_length`` subwords. Scores (exact match and F1 in percent,
-:mod:`xladjust.tasks.qa.metrics`): ``f1`` / ``exact_match`` by the benchmark's official rules (SQuAD v1.1 for XQuAD,
-TyDi and local ``LANG=PATH`` sets, MLQA's rules in the answer language for MLQA), ``squad_f1`` /
-``squad_exact_match`` by SQuAD v1.1 everywhere (the paper's protocol). Defaults as in the paper: lr 3e-5,
-2 epochs, batch 32, 384 subwords, stride 128. Training files may reuse question ids (TyDi GoldP English train
-does; counted in the log); evaluation files may not, and one without any answer text is refused as unlabelled.
+best starts and ends, at most ``--max_answer_length`` subwords. Scores (exact match and F1 in percent, the
+evaluate modules ``squad_v1`` and ``mlqa`` over :mod:`xladjust.tasks.qa.metrics`): ``f1`` / ``exact_match`` by the
+benchmark's official rules (SQuAD v1.1 for XQuAD, TyDi and local ``LANG=PATH`` sets, MLQA's rules in the answer
+language for MLQA), ``squad_f1`` / ``squad_exact_match`` by SQuAD v1.1 everywhere (the paper's protocol). Defaults
+as in the paper: lr 3e-5, 2 epochs, batch 32, 384 subwords, stride 128. Training files may reuse question ids (TyDi
+GoldP English train does; counted in the log); evaluation files may not, and one without any answer text is refused
+as unlabelled.
 
 Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` with ``eval_{NAME}_{metric}`` per set,
 NAME being the canonical set name (``eval_xquad.es_f1``, ``eval_xquad.es_squad_f1``,
@@ -70,14 +71,16 @@ from xladjust.tasks.qa.features import (
     train_window_stats,
 )
 from xladjust.tasks.qa.metrics import (
+    MLQA_RULES,
     MLQA_SCRIPT_LANGUAGES,
     SQUAD_RULES,
     SUPPORTED_LANGUAGES,
-    evaluate_predictions,
     official_rules,
     references_from_examples,
 )
+from xladjust.tasks.qa.mlqa import Mlqa
 from xladjust.tasks.qa.postprocessing import postprocess_predictions
+from xladjust.tasks.qa.squad_v1 import SquadV1
 from xladjust.trainer import TaskTrainer
 
 logger = logging.getLogger(__name__)
@@ -93,6 +96,8 @@ QA_CARD_METRICS = [
 """Model-card metrics: ``(results suffix, metric type, metric name)``; the ``squad_*`` scores when reported."""
 EVAL_BOOKKEEPING_COLUMNS = ("example_id", "offset_mapping")
 """Columns of the evaluation windows that post-processing needs and the model does not take."""
+QA_METRIC_MODULES = {SQUAD_RULES: SquadV1, MLQA_RULES: Mlqa}
+"""The evaluate module of each set of answer-normalisation rules."""
 QA_SCORES = ("exact_match", "f1")
 QA_METRIC_KEYS = (*QA_SCORES, *(f"squad_{key}" for key in QA_SCORES))
 """Per set: the official rules' scores, then SQuAD v1.1's (the paper's protocol)."""
@@ -237,13 +242,18 @@ def decode_qa(
     answers = postprocess_predictions(
         eval_set.examples, eval_set.windows, start_logits, end_logits, n_best_size, max_answer_length
     )
-    references = references_from_examples(eval_set.examples)
     eval_set.answers.update(answers)
-    language = eval_set.spec.answer_language
+    examples = eval_set.examples
+    inputs = {
+        "predictions": [{"id": question, "prediction_text": text} for question, text in answers.items()],
+        "references": [{"id": i, "answers": a} for i, a in zip(examples["id"], examples["answers"], strict=True)],
+        "answer_language": eval_set.spec.answer_language,
+    }
     scored = {
-        prefix: evaluate_predictions(answers, references, language, rules)
+        prefix: QA_METRIC_MODULES[rules](keep_in_memory=True).compute(**inputs, per_example=True)
         for prefix, rules in (("", official_rules(eval_set.spec.benchmark)), ("squad_", SQUAD_RULES))
     }
+    references = references_from_examples(examples)
     records = [{"id": i, "gold": references[i], "predicted": answers.get(i, "")} for i in references]
     metrics: dict[str, float] = {}
     for prefix, scores in scored.items():

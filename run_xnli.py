@@ -57,6 +57,7 @@ from xladjust.cli import run_main
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
+from xladjust.tasks.accuracy import Accuracy
 from xladjust.tasks.arguments import TaskDataArguments, TaskTrainingArguments
 from xladjust.tasks.cards import card_evaluations, describe_data, per_language_benchmark, task_model_card
 from xladjust.tasks.classification import CLASSIFICATION_TASKS
@@ -71,7 +72,7 @@ from xladjust.tasks.eval_sets import (
 )
 from xladjust.tasks.evaluation import evaluate_languages
 from xladjust.tasks.label_balance import check_training_labels
-from xladjust.tasks.metrics import accuracy, nli_compute_metrics
+from xladjust.tasks.metrics import nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.nli import NLI_HUB_DATASETS
 from xladjust.trainer import TaskTrainer
@@ -132,7 +133,7 @@ def decode_labels(
         {"id": example_id, "gold": labels[g], "predicted": labels[p]}
         for example_id, g, p in zip(eval_set.examples["id"], gold.tolist(), predicted.tolist(), strict=True)
     ]
-    return {"accuracy": accuracy(predicted, gold)}, records
+    return Accuracy(keep_in_memory=True).compute(predictions=predicted, references=gold), records
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import torch
 from transformers import BertConfig, BertModel
 
@@ -18,6 +19,7 @@ from tests.launch import ROOT
 from tests.tiny_models import FIXTURES, wordpiece_tokenizer
 from xladjust.adjust.continual import ContinualAlignment, ContinualLearningArguments, build_continual_alignment
 
+REAL_LOAD_DATASET = datasets.load_dataset
 PARALLEL = FIXTURES / "parallel"
 NLI = FIXTURES / "nli"
 NER = FIXTURES / "ner"
@@ -194,3 +196,75 @@ def continual_for(model, tokenizer, output_dir: Path, **options) -> ContinualAli
         **{"align_batch_size": 4, **options},
     )
     return build_continual_alignment(args, model, tokenizer, seed=0, output_dir=str(output_dir))
+
+
+class FakeHub:
+    """``load_dataset`` over a folder laid out like the Hub: ``REPO/main/CONFIG/SPLIT-*.parquet`` for parquet
+    repositories, ``REPO/refs/convert/parquet/CONFIG/SPLIT/0000.parquet`` for the exports."""
+
+    def __init__(self, root: Path, scripts: set[str] = frozenset()):
+        self.root, self.scripts, self.calls = root, set(scripts), []
+
+    def add(self, repo: str, config: str, split: str, table: datasets.Dataset, export: bool = False) -> None:
+        if export:
+            path = self.root / repo / "refs/convert/parquet" / config / split / "0000.parquet"
+        else:
+            path = self.root / repo / "main" / config / f"{split}-00000-of-00001.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(str(path))
+
+    def add_file(self, repo: str, path: str, text: str) -> None:
+        """A file of the repository itself (read by path, e.g. Belebele's ``data/CODE.jsonl``)."""
+        local = self.root / repo / "files" / path
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(text, encoding="utf-8")
+
+    def __call__(self, path, name=None, *, split, data_files=None, cache_dir=None, streaming=False):
+        self.calls.append((path, name, split, None if data_files is None else data_files[split]))
+        options = {"split": split, "cache_dir": str(self.root / ".cache"), "streaming": streaming}
+        if data_files is not None and path == "json":  # a repository's own json file, REPO/files/PATH
+            local = self.root / data_files[split].removeprefix("hf://datasets/").replace("/data/", "/files/data/", 1)
+            if not local.is_file():
+                raise datasets.exceptions.DataFilesNotFoundError(f"No (supported) data files found in {local.name}")
+            return REAL_LOAD_DATASET("json", data_files={split: [str(local)]}, **options)
+        if data_files is not None:  # the parquet loader over hf:// files
+            assert path == "parquet" and set(data_files) == {split}
+            prefix, rest = data_files[split].split("@refs%2Fconvert%2Fparquet/")
+            local = self.root / prefix.removeprefix("hf://datasets/") / "refs/convert/parquet" / rest
+            files = sorted(local.parent.glob(local.name))
+            if not files:
+                raise datasets.exceptions.DataFilesNotFoundError(f"No (supported) data files found in {prefix}")
+            return REAL_LOAD_DATASET("parquet", data_files={split: [str(f) for f in files]}, **options)
+        if path in self.scripts:
+            raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[-1]}.py")
+        folder = self.root / path / "main"
+        if not folder.is_dir():
+            raise datasets.exceptions.DatasetNotFoundError(f"Dataset '{path}' doesn't exist on the Hub")
+        configs = sorted(p.name for p in folder.iterdir())
+        if name not in configs:
+            raise ValueError(f"BuilderConfig '{name}' not found. Available: {configs}")
+        files = sorted((folder / name).glob(f"{split}-*.parquet"))
+        if not files:
+            raise ValueError(f'Unknown split "{split}". Should be one of [...].')
+        return REAL_LOAD_DATASET("parquet", data_files={split: [str(f) for f in files]}, **options)
+
+
+WIKIMATRIX = "sentence-transformers/parallel-sentences-wikimatrix"
+
+
+def add_fake_wikimatrix(fake: FakeHub, languages: tuple[str, ...] = ("es",), dev_rows: int = 3) -> None:
+    """``sentence-transformers/parallel-sentences-wikimatrix`` as the Hub lays it out: one config ``en-LANG`` per
+    language plus ``all``, splits ``train`` and ``dev`` (``en-es/train-00000-of-00001.parquet``), two string
+    columns ``english`` and ``non_english``. The rows are the fixture pairs (``dev``: the first ``dev_rows``)."""
+    columns: dict[str, list[str]] = {"english": [], "non_english": []}
+    for language in languages:
+        lines = (PARALLEL / f"{language}-en.txt").read_text(encoding="utf-8").splitlines()
+        target, english = zip(*(line.split(" ||| ") for line in lines), strict=True)
+        features = datasets.Features({"english": datasets.Value("string"), "non_english": datasets.Value("string")})
+        rows = {"english": list(english), "non_english": list(target)}
+        fake.add(WIKIMATRIX, f"en-{language}", "train", datasets.Dataset.from_dict(rows, features=features))
+        dev = {name: values[:dev_rows] for name, values in rows.items()}
+        fake.add(WIKIMATRIX, f"en-{language}", "dev", datasets.Dataset.from_dict(dev, features=features))
+        for name in columns:
+            columns[name] += rows[name]
+    fake.add(WIKIMATRIX, "all", "train", datasets.Dataset.from_dict(columns))

@@ -52,3 +52,18 @@ def adjusted_es(tiny_bert, tmp_path_factory):
     output = tmp_path_factory.mktemp("adjusted")
     run_adjust.main(adjust_args(tiny_bert, output, ["es"], True, "--do_train", "--max_steps", "3"))
     return output
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """``fake_hub(scripts=...)``: a :class:`tests.builders.FakeHub` in place of ``datasets.load_dataset``."""
+    import datasets
+
+    from tests.builders import FakeHub
+
+    def make(scripts=()) -> FakeHub:
+        fake = FakeHub(tmp_path / "hub", set(scripts))
+        monkeypatch.setattr(datasets, "load_dataset", fake)
+        return fake
+
+    return make

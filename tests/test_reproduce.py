@@ -35,7 +35,7 @@ def test_dry_run_of_the_paper_matrix(capsys):
     assert value(adjust.args, "--learning_rate") == "5e-05" and value(adjust.args, "--num_train_epochs") == "1"
     assert value(adjust.args, "--per_device_train_batch_size") == "32"
     assert value(adjust.args, "--max_train_pairs") == "30000" and value(adjust.args, "--seed") == "2"
-    assert value(adjust.args, "--parallel_dataset_name") == "Helsinki-NLP/opus-100"
+    assert value(adjust.args, "--parallel_dataset_name") == "sentence-transformers/parallel-sentences-wikimatrix"
     assert values(by_name["adjust-joint-seed1"].args, "--parallel_dataset_config_names") == [
         "en-es",
         "en-ru",
@@ -89,7 +89,7 @@ def test_dry_run_of_the_paper_matrix(capsys):
 
 def test_opus_configs_are_sorted_pairs_unless_a_template_is_given():
     languages = 'languages=["ar", "de", "es"]'
-    config = load_config(str(PAPER), [languages])
+    config = load_config(str(PAPER), [languages, "parallel.config_template=null"])
     joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
     assert values(joint.args, "--parallel_dataset_config_names") == ["ar-en", "de-en", "en-es"]
     config = load_config(str(PAPER), [languages, "parallel.config_template={lang}-en"])

@@ -29,13 +29,13 @@ from xladjust.data.hub import HubSource, try_sources
 from xladjust.data.languages import (
     FLORES_CODES,
     PAPER_LANGUAGES,
+    PARALLEL_CONFIG_TEMPLATE,
     PARALLEL_DATASET,
     PAWSX_LANGUAGES,
     TATOEBA_CODES,
     UDPOS_LANGUAGE_NAMES,
     WIKIANN_LANGUAGES,
     XNLI_LANGUAGES,
-    default_config_name,
 )
 from xladjust.data.tatoeba import tatoeba_sources
 from xladjust.tasks.multiple_choice import belebele_hub_sources
@@ -94,14 +94,9 @@ def study_checks(languages: Sequence[str], tasks: Sequence[str] = TASKS) -> list
     if "qa" in tasks:
         checks += qa_checks(everyone)
     checks += beyond_checks(everyone, tasks)
-    checks += [
-        Check(
-            "OPUS-100",
-            f"{default_config_name(lang)} train",
-            (HubSource(PARALLEL_DATASET, default_config_name(lang), "train"),),
-        )
-        for lang in targets
-    ]
+    for lang in targets:
+        config = PARALLEL_CONFIG_TEMPLATE.format(lang=lang)
+        checks.append(Check("WikiMatrix", f"{config} train", (HubSource(PARALLEL_DATASET, config, "train"),)))
     tatoeba = [lang for lang in targets if lang in TATOEBA_CODES]
     checks += [Check("Tatoeba", f"{lang}-en", tuple(tatoeba_sources(lang))) for lang in tatoeba]
     return checks

@@ -1,16 +1,15 @@
 """Hub loading under datasets ≥ 4: script refusals, parquet exports, xtreme fallbacks, and the self-check.
 
-Nothing is downloaded: ``datasets.load_dataset`` is replaced by :class:`FakeHub`, which refuses the script
-repositories with exactly the RuntimeError datasets raises, and serves small parquet files written here with the
-real repositories' layout (config folders, split folders) and features (ClassLabel names, ``Translation``,
-SQuAD ``answers`` structs), read back through the real parquet loader.
+Nothing is downloaded: ``datasets.load_dataset`` is replaced by :class:`tests.builders.FakeHub` (the ``fake_hub``
+fixture), which refuses the script repositories with exactly the RuntimeError datasets raises, and serves small
+parquet files written here with the real repositories' layout (config folders, split folders) and features
+(ClassLabel names, ``Translation``, SQuAD ``answers`` structs), read back through the real parquet loader.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import datasets
 import pytest
@@ -30,7 +29,6 @@ from xladjust.tasks.pos import UPOS_LABELS, load_pos_dataset
 from xladjust.tasks.qa.data import QA_COLUMNS, QA_FEATURES, load_eval_set, resolve_set_spec
 from xladjust.tasks.sib200 import SIB200_LABELS, load_sib200_dataset
 
-REAL_LOAD_DATASET = datasets.load_dataset
 EXPORT = "hf://datasets/{repo}@refs%2Fconvert%2Fparquet/"
 CONTEXT = "El zorro rojo vive en el bosque viejo."
 
@@ -69,67 +67,6 @@ def ner_table(names: list[str], extra: dict | None = None) -> Dataset:
         features.update({key: value[0] for key, value in extra.items()})
         rows.update({key: value[1] for key, value in extra.items()})
     return Dataset.from_dict(rows, features=Features(features))
-
-
-class FakeHub:
-    """``load_dataset`` over a folder laid out like the Hub: ``REPO/main/CONFIG/SPLIT-*.parquet`` for parquet
-    repositories, ``REPO/refs/convert/parquet/CONFIG/SPLIT/0000.parquet`` for the exports."""
-
-    def __init__(self, root: Path, scripts: set[str] = frozenset()):
-        self.root, self.scripts, self.calls = root, set(scripts), []
-
-    def add_file(self, repo: str, path: str, text: str) -> None:
-        """A file of the repository itself (read by path, e.g. Belebele's ``data/CODE.jsonl``)."""
-        local = self.root / repo / "files" / path
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_text(text, encoding="utf-8")
-
-    def add(self, repo: str, config: str, split: str, table: Dataset, export: bool = False) -> None:
-        if export:
-            path = self.root / repo / "refs/convert/parquet" / config / split / "0000.parquet"
-        else:
-            path = self.root / repo / "main" / config / f"{split}-00000-of-00001.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(str(path))
-
-    def __call__(self, path, name=None, *, split, data_files=None, cache_dir=None, streaming=False):
-        self.calls.append((path, name, split, None if data_files is None else data_files[split]))
-        options = {"split": split, "cache_dir": str(self.root / ".cache"), "streaming": streaming}
-        if data_files is not None and path == "json":  # a repository's own json file, REPO/files/PATH
-            local = self.root / data_files[split].removeprefix("hf://datasets/").replace("/data/", "/files/data/", 1)
-            if not local.is_file():
-                raise datasets.exceptions.DataFilesNotFoundError(f"No (supported) data files found in {local.name}")
-            return REAL_LOAD_DATASET("json", data_files={split: [str(local)]}, **options)
-        if data_files is not None:  # the parquet loader over hf:// files
-            assert path == "parquet" and set(data_files) == {split}
-            prefix, rest = data_files[split].split("@refs%2Fconvert%2Fparquet/")
-            local = self.root / prefix.removeprefix("hf://datasets/") / "refs/convert/parquet" / rest
-            files = sorted(local.parent.glob(local.name))
-            if not files:
-                raise datasets.exceptions.DataFilesNotFoundError(f"No (supported) data files found in {prefix}")
-            return REAL_LOAD_DATASET("parquet", data_files={split: [str(f) for f in files]}, **options)
-        if path in self.scripts:
-            raise RuntimeError(f"Dataset scripts are no longer supported, but found {path.split('/')[-1]}.py")
-        folder = self.root / path / "main"
-        if not folder.is_dir():
-            raise datasets.exceptions.DatasetNotFoundError(f"Dataset '{path}' doesn't exist on the Hub")
-        configs = sorted(p.name for p in folder.iterdir())
-        if name not in configs:
-            raise ValueError(f"BuilderConfig '{name}' not found. Available: {configs}")
-        files = sorted((folder / name).glob(f"{split}-*.parquet"))
-        if not files:
-            raise ValueError(f'Unknown split "{split}". Should be one of [...].')
-        return REAL_LOAD_DATASET("parquet", data_files={split: [str(f) for f in files]}, **options)
-
-
-@pytest.fixture
-def fake_hub(tmp_path, monkeypatch):
-    def make(scripts=()) -> FakeHub:
-        fake = FakeHub(tmp_path / "hub", set(scripts))
-        monkeypatch.setattr(hub.datasets, "load_dataset", fake)
-        return fake
-
-    return make
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -455,8 +392,8 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
         "mlqa.hi.en/test",
         "mlqa.en.en/test",
         "google-research-datasets/tydiqa:secondary_task",
-        "Helsinki-NLP/opus-100:en-es",
-        "Helsinki-NLP/opus-100:en-hi",
+        "sentence-transformers/parallel-sentences-wikimatrix:en-es",
+        "sentence-transformers/parallel-sentences-wikimatrix:en-hi",
         "mteb/tatoeba-bitext-mining:spa-eng",
         "tatoeba-bitext-mining:hin-eng",
         "wikiann@refs%2Fconvert%2Fparquet/hi/test/0000.parquet",
@@ -474,6 +411,7 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
     mlqa = next(line for line in lines if "MLQA mlqa.es.en" in line)
     assert mlqa.startswith("OK") and "[fallback; before it: facebook/mlqa:mlqa.es.en[test]: script repository" in mlqa
     assert "columns: sentence1, sentence2" in mlqa and "3 rows read" in mlqa
+    assert any(line.startswith("OK    WikiMatrix en-hi train: sentence-transformers/") for line in lines)
     assert lines[-1].startswith(f"{len(lines) - 1} of {len(lines) - 1} sources usable")
 
 
@@ -483,7 +421,7 @@ def test_check_hub_tasks_select_the_benchmarks(monkeypatch, online):
     lines = []
     assert check_hub.check_hub(["es"], echo=lines.append, tasks=["pawsx"]) == 0
     benchmarks = {line.split()[1] for line in lines[:-1]}
-    assert benchmarks == {"PAWS-X", "OPUS-100", "Tatoeba"}  # parallel data and Tatoeba are always checked
+    assert benchmarks == {"PAWS-X", "WikiMatrix", "Tatoeba"}  # parallel data and Tatoeba are always checked
     lines = []
     assert check_hub.check_hub(["ru"], echo=lines.append, tasks=["pawsx", "belebele"]) == 0
     assert not any("PAWS-X ru" in line for line in lines)  # PAWS-X has no Russian

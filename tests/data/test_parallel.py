@@ -154,8 +154,57 @@ def test_dataset_source_with_translation_column(tmp_path):
     assert pairs[0].target == ["El", "gato", "come", "pescado", "."]
 
     datasets.Dataset.from_dict({"text": ["x"]}).save_to_disk(tmp_path / "en-ru")
-    with pytest.raises(InputError, match="has no column 'translation'"):
+    expected = r"has columns \['text'\]; expected a 'translation' column .*--parallel_columns ENGLISH TARGET"
+    with pytest.raises(InputError, match=expected):
         read_source(ParallelSource("ru", dataset_name=str(tmp_path), dataset_config="en-ru"))
+
+
+def save_split(folder, columns: dict, features=None):
+    import datasets
+
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns, features=features)}).save_to_disk(folder)
+
+
+def test_dataset_source_with_sentence_transformers_columns(tmp_path, caplog):
+    # sentence-transformers' parallel-sentences-* layout: English first, the other language second.
+    english = ["The cat eats fish.", "The house is big.", None, "Hello."]
+    target = ["El gato come pescado.", "La casa es grande.", "Hola.", ""]
+    save_split(tmp_path / "en-es", {"english": english, "non_english": target})
+    pairs = read_source(ParallelSource("es", dataset_name=str(tmp_path), dataset_config="en-es"))
+    assert [(p.target, p.english) for p in pairs] == [
+        (["El", "gato", "come", "pescado", "."], ["The", "cat", "eats", "fish", "."]),
+        (["La", "casa", "es", "grande", "."], ["The", "house", "is", "big", "."]),
+    ]
+    assert "dropped 2 rows with an empty side" in caplog.text  # None and "" are empty sides, counted
+    # The same rows through explicit columns, in either order of the file, and with {lang} in a name.
+    save_split(tmp_path / "pair", {"es": target[:2], "en": english[:2]})
+    named = ParallelSource("es", dataset_name=str(tmp_path), dataset_config="pair", columns=("en", "{lang}"))
+    assert read_source(named) == pairs
+    swapped = ParallelSource("es", dataset_name=str(tmp_path), dataset_config="pair", columns=("es", "en"))
+    assert [p.target for p in read_source(swapped)] == [p.english for p in pairs]  # the first column is English
+
+
+def test_dataset_columns_choose_a_layout_and_check_it(tmp_path):
+    from datasets import Features, Translation, Value
+
+    # A translation column wins over english/non_english; one name picks a translation column named otherwise.
+    rows = {"translation": [{"en": "Yes .", "es": "Sí ."}], "english": ["No ."], "non_english": ["No ."]}
+    save_split(tmp_path / "both", rows)
+    (pair,) = read_source(ParallelSource("es", dataset_name=str(tmp_path), dataset_config="both"))
+    assert pair.english == ["Yes", "."]
+    features = Features({"pairs": Translation(languages=["en", "es"]), "id": Value("int32")})
+    save_split(tmp_path / "renamed", {"pairs": [{"en": "Yes .", "es": "Sí ."}], "id": [1]}, features)
+    source = ParallelSource("es", dataset_name=str(tmp_path), dataset_config="renamed", columns=("pairs",))
+    assert read_source(source)[0].target == ["Sí", "."]
+    with pytest.raises(InputError, match=r"row 0: 'pairs' has keys \['en', 'es'\]; expected 'en' and 'ru'"):
+        read_source(ParallelSource("ru", dataset_name=str(tmp_path), dataset_config="renamed", columns=("pairs",)))
+    with pytest.raises(InputError, match=r"has no column 'english' \(columns: \['pairs', 'id'\]\)"):
+        read_source(
+            ParallelSource("es", dataset_name=str(tmp_path), dataset_config="renamed", columns=("english", "es"))
+        )
+    save_split(tmp_path / "numbers", {"english": ["one"], "non_english": [1]})
+    with pytest.raises(InputError, match=r"row 0: column 'non_english' holds int; expected a sentence"):
+        read_source(ParallelSource("es", dataset_name=str(tmp_path), dataset_config="numbers"))
 
 
 def test_build_sources_matches_flags_to_languages():
@@ -176,3 +225,12 @@ def test_build_sources_matches_flags_to_languages():
         build_sources(["es", "es"], ["a", "b"], None, None, None)
     with pytest.raises(InputError, match="English is always the other side"):
         build_sources(["en"], ["a"], None, None, None)
+    sources = build_sources(["es", "ru"], None, None, "org/corpus", ["a", "b"], "dev", ["english", "non_english"])
+    assert [(s.dataset_config, s.dataset_split, s.columns) for s in sources] == [
+        ("a", "dev", ("english", "non_english")),
+        ("b", "dev", ("english", "non_english")),
+    ]
+    with pytest.raises(InputError, match="--parallel_columns names the columns of a dataset"):
+        build_sources(["es"], ["a.txt"], None, None, None, columns=["english", "non_english"])
+    with pytest.raises(InputError, match="--parallel_columns takes ENGLISH TARGET"):
+        build_sources(["es"], None, None, "org/corpus", None, columns=["a", "b", "c"])

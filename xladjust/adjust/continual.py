@@ -46,8 +46,14 @@ class ContinualLearningArguments(AlignObjectiveArguments):
     align_alignment_file: list[str] = field(
         default_factory=list, metadata={"help": "Pharaoh file(s) for --align_parallel_file; omit to use eflomal."}
     )
-    align_dataset_name: str | None = field(default=None, metadata={"help": "Dataset with a translation column."})
+    align_dataset_name: str | None = field(
+        default=None, metadata={"help": "Dataset of sentence pairs, as run_adjust.py's --parallel_dataset_name."}
+    )
     align_dataset_config_names: list[str] = field(default_factory=list, metadata={"help": "Configs per language."})
+    align_parallel_columns: list[str] = field(
+        default_factory=list,
+        metadata={"help": "The dataset's columns, as run_adjust.py's --parallel_columns (ENGLISH TARGET)."},
+    )
     align_max_seq_length: int = field(
         default=256, metadata={"help": "Subword limit of the pool's sentences (at most the model's)."}
     )
@@ -68,6 +74,7 @@ class ContinualLearningArguments(AlignObjectiveArguments):
             alignment_files=self.align_alignment_file,
             parallel_dataset_name=self.align_dataset_name,
             parallel_dataset_config_names=self.align_dataset_config_names,
+            parallel_columns=self.align_parallel_columns,
             max_train_pairs=self.align_max_pairs,
             max_seq_length=self.align_max_seq_length,
         )

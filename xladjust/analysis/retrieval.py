@@ -3,6 +3,10 @@
 Nearest neighbours are by cosine similarity, computed ``chunk_size`` queries at a time so that only a
 (chunk_size, N) block of the similarity matrix exists at once (1024 × 50k float32 ≈ 200 MB). Ties go to the lowest
 index (``torch.argmax``).
+
+The evaluate module ``retrieval_accuracy`` (``retrieval_accuracy.py`` beside this file) computes through
+:func:`sentence_retrieval_accuracy`. This file imports nothing from the package, so that it travels with it: evaluate
+copies it when it loads the module by path, and a metric Space holds it (docs/metrics.md).
 """
 
 from __future__ import annotations

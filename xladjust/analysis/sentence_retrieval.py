@@ -2,7 +2,8 @@
 
 The corpus is Tatoeba (:func:`xladjust.data.tatoeba.load_tatoeba`) or the evaluation pairs themselves: the same
 seeded sample as the word analyses, before link filtering, so no alignment is needed. Vectors are mean-pooled
-``hidden_states[layer]`` (:mod:`xladjust.analysis.sentence_encoding`), scores cosine accuracy@1 in both directions.
+``hidden_states[layer]`` (:mod:`xladjust.analysis.sentence_encoding`), scores cosine accuracy@1 in both directions
+(the evaluate module ``retrieval_accuracy``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import torch
 
-from xladjust.analysis.retrieval import sentence_retrieval_accuracy
+from xladjust.analysis.retrieval_accuracy import RetrievalAccuracy
 from xladjust.analysis.sentence_encoding import encode_sentences
 from xladjust.data.parallel import CorpusStats, read_source, select_pairs, sources_and_filters
 from xladjust.data.parallel_arguments import ParallelDataArguments
@@ -92,8 +93,10 @@ def retrieve_sentences(
     foreign, english = encode(bitext.foreign), encode(bitext.english)
     scores = {}
     for layer in layers:
-        result = sentence_retrieval_accuracy(foreign[layer], english[layer])
-        for direction, predicted in (("to_en", result.predicted_src_to_tgt), ("from_en", result.predicted_tgt_to_src)):
+        result = RetrievalAccuracy(keep_in_memory=True).compute(
+            predictions=foreign[layer].numpy(), references=english[layer].numpy(), return_retrieved=True
+        )
+        for direction, predicted in (("to_en", result["retrieved"]), ("from_en", result["reverse_retrieved"])):
             name = f"sentence_retrieval.{bitext.language}.layer{layer}.{direction}.jsonl"
             records = [
                 {"id": i, "gold": gold, "predicted": int(p)}
@@ -101,8 +104,8 @@ def retrieve_sentences(
             ]
             write_jsonl(os.path.join(predictions_dir, name), records)
         scores[layer] = {
-            "to_en": result.acc_src_to_tgt,
-            "from_en": result.acc_tgt_to_src,
+            "to_en": result["accuracy"],
+            "from_en": result["reverse_accuracy"],
             "sentences": len(bitext),
             "corpus": corpus,
             "source": bitext.source,
@@ -112,8 +115,8 @@ def retrieve_sentences(
             label,
             bitext.language,
             layer,
-            result.acc_src_to_tgt,
-            result.acc_tgt_to_src,
+            result["accuracy"],
+            result["reverse_accuracy"],
             len(bitext),
             bitext.source,
         )

@@ -7,8 +7,14 @@ from collections.abc import Sequence
 
 from xladjust.errors import InputError
 
-PARALLEL_DATASET = "Helsinki-NLP/opus-100"
-"""The parallel corpus of the study (one config per language pair, English on one side)."""
+PARALLEL_DATASET = "sentence-transformers/parallel-sentences-wikimatrix"
+"""The paper's parallel corpus, WikiMatrix, as sentence-transformers publish it: parquet, one config ``en-LANG`` per
+language (:data:`PARALLEL_CONFIG_TEMPLATE`), splits ``train`` and ``dev``, string columns ``english`` and
+``non_english`` (evidence in docs/run_adjust.md)."""
+PARALLEL_CONFIG_TEMPLATE = "en-{lang}"
+"""The config of a language in :data:`PARALLEL_DATASET` (``en-es``, ``en-ar``: English always first)."""
+OPUS100_DATASET = "Helsinki-NLP/opus-100"
+"""The documented alternative: OPUS-100, configs named by :func:`default_config_name`, a ``translation`` column."""
 
 PAPER_LANGUAGES = ("es", "ru", "vi", "hi")
 """Target languages of Efimov et al.: Spanish, Russian, Vietnamese, Hindi (English is the source)."""

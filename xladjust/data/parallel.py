@@ -2,8 +2,9 @@
 
 A corpus is a list of :class:`AlignedPair`: target-language words, English words and links
 ``(target_index, english_index)``. Sources are plain files (``TARGET ||| ENGLISH`` plus a Pharaoh
-alignment file), or a ``datasets`` dataset with a translation column; pairs without an alignment
-file are aligned with eflomal (or another :class:`WordAligner`, e.g. SimAlign's matching).
+alignment file), or a ``datasets`` dataset (Hub or local) with a translation column or the two sides in two
+string columns (:func:`read_parallel_dataset`); pairs without an alignment file are aligned with eflomal (or
+another :class:`WordAligner`, e.g. SimAlign's matching).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ logger = logging.getLogger(__name__)
 
 Link = tuple[int, int]
 
+TRANSLATION_COLUMN = "translation"
+"""The column of ``{"en": ..., LANG: ...}`` dicts of OPUS-style datasets (``Helsinki-NLP/opus-100``)."""
+SENTENCE_TRANSFORMERS_COLUMNS = ("english", "non_english")
+"""English column, then target column, of sentence-transformers' ``parallel-sentences-*`` datasets (WikiMatrix,
+TED talks, Tatoeba, ...): two string columns."""
+
 
 @dataclass
 class AlignedPair:
@@ -48,7 +55,7 @@ class ParallelSource:
     dataset_name: str | None = None
     dataset_config: str | None = None
     dataset_split: str = "train"
-    translation_column: str = "translation"
+    columns: tuple[str, ...] = ()  # (): a known layout; (NAME,): a translation column; (ENGLISH, TARGET)
 
     def describe(self) -> str:
         if self.parallel_file is not None:
@@ -142,7 +149,7 @@ def read_alignment_file(path: str | Path, pairs: Sequence[AlignedPair], parallel
 
 
 def read_parallel_dataset(source: ParallelSource) -> list[AlignedPair]:
-    """Load a dataset with a ``{"en": ..., LANG: ...}`` translation column and word-tokenise both sides.
+    """Load a dataset's parallel sentences (:func:`text_pairs`) and word-tokenise both sides.
 
     ``dataset_name`` is a Hub id, or a local folder: ``<folder>/<config>`` written by ``save_to_disk`` is read
     with ``load_from_disk``, anything else goes through ``load_dataset``.
@@ -162,27 +169,64 @@ def read_parallel_dataset(source: ParallelSource) -> list[AlignedPair]:
     else:
         hub = HubSource(source.dataset_name, source.dataset_config, source.dataset_split)
         loaded, _ = load_first(f"parallel data {source.language}-en", [hub])
-    if source.translation_column not in loaded.column_names:
-        raise InputError(
-            f"has no column {source.translation_column!r} (columns: {loaded.column_names}); expected a translation "
-            "column of {'en': ..., '" + source.language + "': ...}",
-            source.describe(),
-        )
     pairs = []
-    for row, translation in enumerate(loaded[source.translation_column]):
-        if "en" not in translation or source.language not in translation:
-            raise InputError(
-                f"row {row}: translation has keys {sorted(translation)}; expected 'en' and {source.language!r}",
-                source.describe(),
-            )
-        target = word_tokenize(translation[source.language], source.language)
-        english = word_tokenize(translation["en"], "en")
+    for target_text, english_text in zip(*text_pairs(loaded, source), strict=True):
+        target = word_tokenize(target_text or "", source.language)
+        english = word_tokenize(english_text or "", "en")
         if target and english:
             pairs.append(AlignedPair(target, english))
     dropped = len(loaded) - len(pairs)
     if dropped:
         logger.warning("%s: dropped %d rows with an empty side", source.describe(), dropped)
     return pairs
+
+
+def dataset_columns(source: ParallelSource, found: Sequence[str]) -> tuple[str, ...]:
+    """The columns to read: ``source.columns`` (``{lang}`` filled in), else the first known layout ``found``
+    has: a ``translation`` column, then sentence-transformers' ``english``/``non_english``."""
+    if source.columns:
+        columns = tuple(name.replace("{lang}", source.language) for name in source.columns)
+    elif TRANSLATION_COLUMN in found:
+        columns = (TRANSLATION_COLUMN,)
+    elif set(SENTENCE_TRANSFORMERS_COLUMNS) <= set(found):
+        columns = SENTENCE_TRANSFORMERS_COLUMNS
+    else:
+        raise InputError(
+            f"has columns {list(found)}; expected a {TRANSLATION_COLUMN!r} column of {{'en': ..., "
+            f"'{source.language}': ...}} or the two string columns 'english' and 'non_english', or name the "
+            "columns: --parallel_columns ENGLISH TARGET",
+            source.describe(),
+        )
+    missing = [name for name in columns if name not in found]
+    if missing:
+        raise InputError(f"has no column {missing[0]!r} (columns: {list(found)})", source.describe())
+    return columns
+
+
+def text_pairs(dataset: Any, source: ParallelSource) -> tuple[list[str | None], list[str | None]]:
+    """``(target sentences, English sentences)`` of a loaded dataset, row by row: from a translation column
+    (``{"en": ..., LANG: ...}`` per row) or from an English and a target string column (:func:`dataset_columns`).
+    A missing sentence (None) is kept, and dropped later as an empty side."""
+    columns = dataset_columns(source, dataset.column_names)
+    if len(columns) == 1:
+        translations = list(dataset[columns[0]])
+        for row, translation in enumerate(translations):
+            if not isinstance(translation, dict) or "en" not in translation or source.language not in translation:
+                keys = sorted(translation) if isinstance(translation, dict) else type(translation).__name__
+                raise InputError(
+                    f"row {row}: {columns[0]!r} has keys {keys}; expected 'en' and {source.language!r}",
+                    source.describe(),
+                )
+        return [t[source.language] for t in translations], [t["en"] for t in translations]
+    english, target = list(dataset[columns[0]]), list(dataset[columns[1]])
+    for name, texts in ((columns[0], english), (columns[1], target)):
+        for row, text in enumerate(texts):
+            if text is not None and not isinstance(text, str):
+                raise InputError(
+                    f"row {row}: column {name!r} holds {type(text).__name__}; expected a sentence (a string)",
+                    source.describe(),
+                )
+    return target, english
 
 
 def read_source(source: ParallelSource) -> list[AlignedPair]:
@@ -359,6 +403,7 @@ def build_sources(
     dataset_name: str | None,
     dataset_configs: Sequence[str] | None,
     dataset_split: str = "train",
+    columns: Sequence[str] = (),
 ) -> list[ParallelSource]:
     """Match the per-language flags (``--parallel_files``, ``--alignment_files``, ...) to ``--languages``."""
     if not languages:
@@ -381,6 +426,12 @@ def build_sources(
         raise InputError("no parallel data: give --parallel_files or --parallel_dataset_name")
     if dataset_name is not None and parallel_files:
         raise InputError("give either --parallel_files or --parallel_dataset_name, not both")
+    if columns and dataset_name is None:
+        raise InputError("--parallel_columns names the columns of a dataset; give --parallel_dataset_name too")
+    if len(columns) > 2:
+        raise InputError(
+            f"--parallel_columns takes ENGLISH TARGET (two columns) or one translation column, not {list(columns)}"
+        )
     configs = per_language(dataset_configs, "--parallel_dataset_config_names")
     if dataset_name is not None and not dataset_configs:
         configs = [default_config_name(lang) for lang in languages]
@@ -392,6 +443,7 @@ def build_sources(
             dataset_name=dataset_name,
             dataset_config=config,
             dataset_split=dataset_split,
+            columns=tuple(columns),
         )
         for lang, file, alignment, config in zip(languages, files, alignments, configs, strict=True)
     ]
@@ -407,6 +459,7 @@ def sources_and_filters(data_args: Any, alignments: bool = True) -> tuple[list[P
         data_args.parallel_dataset_name,
         data_args.parallel_dataset_config_names,
         data_args.parallel_dataset_split,
+        data_args.parallel_columns,
     )
     return sources, FilterSettings(data_args.max_words, data_args.one_to_one, data_args.filter_identical)
 

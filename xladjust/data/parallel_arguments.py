@@ -27,13 +27,25 @@ class ParallelDataArguments:
     )
     parallel_dataset_name: str | None = field(
         default=None,
-        metadata={"help": "Hub or local `datasets` dataset with a translation column (e.g. Helsinki-NLP/opus-100)."},
+        metadata={
+            "help": "Hub or local `datasets` dataset of sentence pairs, e.g. "
+            "sentence-transformers/parallel-sentences-wikimatrix (`english`/`non_english` columns) or "
+            "Helsinki-NLP/opus-100 (a `translation` column)."
+        },
     )
     parallel_dataset_config_names: list[str] = field(
         default_factory=list,
         metadata={"help": "One dataset config per language (default: the codes sorted, OPUS-style: ar-en, en-es)."},
     )
     parallel_dataset_split: str = field(default="train", metadata={"help": "Split to read from the dataset."})
+    parallel_columns: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "The dataset's columns: ENGLISH TARGET (two string columns, English first; `{lang}` is the "
+            "target language, e.g. `en {lang}`), or the one column of {'en': ..., LANG: ...} dicts. Default: a "
+            "`translation` column, else sentence-transformers' `english non_english`."
+        },
+    )
     aligner: str = field(
         default="eflomal",
         metadata={

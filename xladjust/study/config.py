@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from xladjust.errors import InputError
+from xladjust.study.overlap import check_overlaps
 
 VARIANTS = ("original", "adjusted", "joint", "continual")
 """The built-in encoder variants (they need no ``variant_specs`` entry)."""
@@ -123,17 +124,33 @@ class TaskSpec:
 class ParallelConfig:
     """The parallel data of the adjustments and of continual learning: a Hub dataset, or local files."""
 
-    dataset_name: str | None = option("a Hub dataset with a translation column, e.g. Helsinki-NLP/opus-100", None)
+    dataset_name: str | None = option(
+        "a Hub (or local) dataset of sentence pairs, e.g. sentence-transformers/parallel-sentences-wikimatrix "
+        "(english/non_english columns) or Helsinki-NLP/opus-100 (a translation column)",
+        None,
+    )
     config_template: str | None = option(
-        'the dataset\'s config of a language, e.g. "{lang}-en" (default: the two codes sorted, OPUS-style: ar-en, '
+        'the dataset\'s config of a language, e.g. "en-{lang}" (default: the two codes sorted, OPUS-style: ar-en, '
         "en-es)",
         None,
     )
     split: str | None = option("the dataset's split the adjustments read", None)
+    columns: list[str] | None = option(
+        '[ENGLISH, TARGET]: the dataset\'s two string columns, English first ("{lang}" is the language, e.g. '
+        '["en", "{lang}"]), or [NAME] of a translation column (default: a "translation" column, else '
+        'sentence-transformers\' ["english", "non_english"]); --parallel_columns / --align_parallel_columns',
+        None,
+    )
     files: dict[str, dict[str, Any]] = option(
         '{lang: {"text": PATH, "align": PATH or null}}: local parallel files, with their word alignments or null '
         "(aligned by run_adjust.py); files win over the dataset",
         factory=dict,
+    )
+    allow_overlap: list[str] = option(
+        'evaluation overlaps to run anyway: "tatoeba" (Tatoeba XSR with parallel data named like Tatoeba), '
+        '"flores" (SIB-200 or Belebele with parallel data named like FLORES); refused otherwise, and recorded in '
+        "study_manifest.json (evaluation_overlaps) when allowed; see xladjust/study/overlap.py",
+        factory=list,
     )
 
 
@@ -264,6 +281,7 @@ class StudyConfig:
             if values is not None and not values:
                 raise InputError(f"{key} is empty; give at least one value (or leave the key out for the default)")
         object.__setattr__(self, "resolved_variants", _resolve_variants(self))
+        check_overlaps(self)
 
     def as_dict(self) -> dict[str, Any]:
         """The config as the file and ``--set`` gave it (``extends`` merged), with ``output_dir``: what

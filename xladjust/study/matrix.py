@@ -143,6 +143,8 @@ def _parallel_args(parallel: ParallelConfig, languages: Sequence[str], prefix: s
     words += [template.replace("{lang}", lang) if template else default_config_name(lang) for lang in languages]
     if not prefix and parallel.split:
         words += ["--parallel_dataset_split", parallel.split]
+    if parallel.columns:
+        words += [f"--{prefix}parallel_columns", *parallel.columns]
     return words
 
 

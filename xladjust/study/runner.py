@@ -16,6 +16,7 @@ from xladjust.io import write_json
 from xladjust.run_folder import RUN_FILE
 from xladjust.study.config import StudyConfig
 from xladjust.study.matrix import Step
+from xladjust.study.overlap import find_overlaps
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2]  # the run_*.py scripts live at the repository's top level
 logger = logging.getLogger(__name__)
@@ -41,10 +42,15 @@ def folder_bytes(folder: str) -> int:
 
 
 def write_manifest(config: StudyConfig, steps: Sequence[Step]) -> str:
-    """``OUTPUT_DIR/study_manifest.json``: the config as given (``extends`` and ``--set`` applied) and every step
-    with its key, folder, dependencies and status."""
+    """``OUTPUT_DIR/study_manifest.json``: the config as given (``extends`` and ``--set`` applied), every step
+    with its key, folder, dependencies and status, and the evaluation overlaps ``parallel.allow_overlap`` let
+    through (:mod:`xladjust.study.overlap`)."""
     path = os.path.join(config.output_dir, "study_manifest.json")
-    write_json(path, {"config": config.as_dict(), "steps": [manifest_entry(step) for step in steps]})
+    manifest: dict[str, Any] = {"config": config.as_dict(), "steps": [manifest_entry(step) for step in steps]}
+    overlaps = find_overlaps(config)
+    if overlaps:  # allowed by parallel.allow_overlap (others are refused when the config is built)
+        manifest["evaluation_overlaps"] = [overlap.as_dict() for overlap in overlaps]
+    write_json(path, manifest)
     return path
 
 

@@ -5,6 +5,10 @@ NER scores are seqeval's in strict mode with the IOB2 scheme: an entity counts o
 boundaries match, and a predicted entity must start with ``B-`` (a predicted ``I-X`` after ``O`` starts
 nothing, unlike conlleval's default). All values returned are plain Python floats/ints, so they can go
 straight into ``Trainer`` logs and JSON files.
+
+The evaluate modules ``accuracy`` and ``seqeval_strict`` (``accuracy.py``, ``seqeval_strict.py`` beside this file)
+compute through these functions. This file imports nothing from the package, so that it travels with them: evaluate
+copies it when it loads a module by path, and a metric Space holds it (docs/metrics.md).
 """
 
 from __future__ import annotations

@@ -23,9 +23,7 @@ from xladjust.tasks.label_balance import RARE_SHARE
 from xladjust.tasks.metrics import (
     WORD_ACCURACY,
     make_ner_compute_metrics,
-    ner_scores,
     tag_accuracy_compute_metrics,
-    word_accuracy,
 )
 from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, load_ner_dataset
 from xladjust.tasks.pos import BENCHMARK as POS_BENCHMARK
@@ -36,6 +34,8 @@ from xladjust.tasks.pos import (
     load_pos_dataset,
     pos_config_name,
 )
+from xladjust.tasks.seqeval_strict import SeqevalStrict
+from xladjust.tasks.word_accuracy import WordAccuracy
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,11 @@ class TaggingTask:
 
 
 def _ner_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
-    return {**ner_scores(gold, predicted), "accuracy": word_accuracy(gold, predicted)}
+    return SeqevalStrict(keep_in_memory=True).compute(predictions=predicted, references=gold)
 
 
 def _pos_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:
-    return {"accuracy": word_accuracy(gold, predicted)}
+    return WordAccuracy(keep_in_memory=True).compute(predictions=predicted, references=gold)
 
 
 def _load_pos(language: str, split: str, path: str | None, repair: str, cache_dir: str | None) -> tuple[Any, Any]:

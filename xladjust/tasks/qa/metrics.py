@@ -34,6 +34,10 @@ language of the *answer* (the context language), in this order:
 Which rules are *official* for a benchmark: :func:`official_rules` (SQuAD v1.1 for XQuAD and TyDi, MLQA for MLQA).
 Under both rules, exact match and F1 of one prediction are the maxima over the ground truths, and F1 is 0 when the
 two token lists share no token (also when both normalise to nothing, while exact match is then 1).
+
+The evaluate modules ``squad_v1`` and ``mlqa`` (``squad_v1.py``, ``mlqa.py`` beside this file) compute through
+:func:`score_qa`. This file imports nothing from the package, so that it travels with them: evaluate copies it when
+it loads a module by path, and a metric Space holds it (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -177,6 +181,43 @@ def evaluate_predictions(
         "exact_match_per_example": em_scores,
         "f1_per_example": f1_scores,
     }
+
+
+def metric_features():
+    """The inputs of the ``squad_v1`` and ``mlqa`` evaluate modules: those of the Hub's ``squad`` metric."""
+    from datasets import Features, Sequence, Value
+
+    answers = Sequence({"text": Value("string"), "answer_start": Value("int32")})
+    return Features(
+        {
+            "predictions": {"id": Value("string"), "prediction_text": Value("string")},
+            "references": {"id": Value("string"), "answers": answers},
+        }
+    )
+
+
+def _by_id(rows: Sequence[Mapping], value: str, what: str) -> dict:
+    by_id = {}
+    for row in rows:
+        if row["id"] in by_id:
+            raise ValueError(f"{what}: id {row['id']!r} is repeated; expected one entry per question")
+        by_id[row["id"]] = row[value]
+    return by_id
+
+
+def score_qa(
+    predictions: Sequence[Mapping],
+    references: Sequence[Mapping],
+    lang: str,
+    rules: str,
+    per_example: bool = False,
+) -> dict[str, object]:
+    """:func:`evaluate_predictions` on the inputs of the evaluate modules (:func:`metric_features`): ``exact_match``
+    and ``f1``, and with ``per_example`` everything :func:`evaluate_predictions` returns."""
+    answers = _by_id(predictions, "prediction_text", "predictions")
+    gold = {question: list(spans["text"]) for question, spans in _by_id(references, "answers", "references").items()}
+    result = evaluate_predictions(answers, gold, lang, rules)
+    return result if per_example else {"exact_match": result["exact_match"], "f1": result["f1"]}
 
 
 def references_from_examples(examples) -> dict[str, list[str]]:
