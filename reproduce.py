@@ -48,18 +48,46 @@ from pathlib import Path
 
 from xladjust.cli import configure_logging, run_main
 from xladjust.errors import InputError
-from xladjust.study.config import load_config
-from xladjust.study.matrix import build_steps, parse_filters, render_args, select
-from xladjust.study.runner import run_steps, write_manifest
+from xladjust.study.config import StudyConfig, load_config
+from xladjust.study.estimate import estimate_table
+from xladjust.study.launch import Placement, launch_command, script_path, shell_join
+from xladjust.study.local import LocalBackend, parse_gpus
+from xladjust.study.matrix import Step, build_steps, parse_filters, render_args, select
+from xladjust.study.prefetch import prefetch, read_prefetch
+from xladjust.study.runner import leftover_args, read_launches, write_manifest
+from xladjust.study.slurm import SlurmCommands, dry_run, statuses, submit
 
 ROOT = Path(__file__).resolve().parent
+ESTIMATE_GPUS = (1, 4, 8)
 logger = logging.getLogger("reproduce")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="Study config (JSON), e.g. configs/paper.json.")
-    parser.add_argument("--dry_run", action="store_true", help="Print the commands, run nothing.")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "slurm"),
+        default="local",
+        help="local: this machine and its GPUs (default); slurm: one job per step (docs/cluster.md).",
+    )
+    parser.add_argument(
+        "--gpus",
+        help="local: the GPUs to share out, e.g. 0,1,2,3, or none (default: every visible GPU). With --estimate: "
+        "numbers of GPUs, e.g. 8 or 1,4,8 (default 1,4,8).",
+    )
+    parser.add_argument(
+        "--jobs", type=int, help="local: steps run at once (default: as many as the GPUs allow; 1 without GPUs)."
+    )
+    parser.add_argument(
+        "--offline",
+        action=argparse.BooleanOptionalAction,
+        help="Run the steps with HF_HUB_OFFLINE=1 (default: when --prefetch has recorded the study's downloads).",
+    )
+    parser.add_argument("--dry_run", action="store_true", help="Print the commands (slurm: the job scripts).")
+    parser.add_argument("--status", action="store_true", help="Print where each step stands, run nothing.")
+    parser.add_argument("--prefetch", action="store_true", help="Download what the study reads from the Hub.")
+    parser.add_argument("--estimate", action="store_true", help="Print the estimated wall time on --gpus GPUs.")
     parser.add_argument(
         "--only", nargs="+", action="extend", default=[], help="Filters: task= variant= language= seed= pairs= (a,b)."
     )
@@ -67,8 +95,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--set", nargs="+", action="extend", default=[], dest="overrides", help="Config overrides PATH=JSON."
     )
     parser.add_argument("--output_dir", help="Override the config's output_dir.")
-    parser.add_argument("--keep_going", action="store_true", help="Go on with independent steps after a failure.")
-    parser.add_argument("--jobs", type=int, default=1, help="Steps run at once (default 1: one GPU, one step).")
+    parser.add_argument(
+        "--keep_going", action="store_true", help="local: go on with independent steps after a failure."
+    )
     parser.add_argument("--no_report", action="store_true", help="Do not run run_report.py at the end.")
     return parser.parse_args(argv)
 
@@ -76,38 +105,115 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     config = load_config(args.config, args.overrides, output_dir=args.output_dir)
-    root, launcher = config.output_dir, config.launcher
     all_steps = build_steps(config)
     steps = select(all_steps, parse_filters(args.only))
-    if args.dry_run:
-        for step in steps:
-            status = "done, skipped" if step.is_done() else "to run"
-            print(f"# {step.name} ({status})")
-            print(" ".join(step.command(launcher)))
+    if args.estimate:
+        counts = [int(n) for n in args.gpus.split(",")] if args.gpus else list(ESTIMATE_GPUS)
+        print(estimate_table(config, steps, counts, args.config))
         return 0
-    write_manifest(config, all_steps)
-    failed = run_steps(
-        steps,
-        launcher,
-        os.path.join(root, "logs"),
-        args.jobs,
-        args.keep_going,
-        on_finish=lambda: write_manifest(config, all_steps),
+    if args.prefetch:
+        return prefetch(config)
+    launches = read_launches(config.output_dir)
+    if args.status:
+        return print_status(steps, launches, args.backend)
+    record = read_prefetch(config.output_dir)
+    offline = record is not None if args.offline is None else args.offline
+    if args.backend == "slurm":
+        return run_slurm(config, all_steps, steps, launches, offline, record, args.dry_run)
+    backend = LocalBackend(
+        config,
+        parse_gpus(args.gpus),
+        os.path.join(config.output_dir, "logs"),
+        jobs=args.jobs,
+        keep_going=args.keep_going,
+        offline=offline,
+        launches=launches,
+        on_change=lambda: write_manifest(config, all_steps, launches),
     )
-    write_manifest(config, all_steps)
+    if args.dry_run:
+        print_commands(backend, steps)
+        return 0
+    write_manifest(config, all_steps, launches)
+    failed = backend.run(steps)
+    write_manifest(config, all_steps, launches)
     if not args.no_report and config.report.enabled:
-        import run_report
-
-        # The report is derived from the runs: always rebuilt, as the runs may have changed since the last one.
-        report_args = ["--runs_dir", root, "--output_dir", os.path.join(root, "report"), "--overwrite_output_dir"]
-        try:
-            run_report.main(report_args + render_args(config.report.args))
-        except InputError as error:
-            logger.error("no report: %s", error)
+        make_report(config)
     if failed:
         logger.error("%d step(s) failed: %s", len(failed), ", ".join(sorted(failed)))
         return 1
     return 0
+
+
+def print_commands(backend: LocalBackend, steps: Sequence[Step]) -> None:
+    """The command of each step as the local backend would run it (PORT: chosen when it starts)."""
+    for step in steps:
+        status = "done, skipped" if step.is_done() else "to run"
+        processes = backend.processes(step)
+        print(f"# {step.name} ({status}; GPUs: {backend.gpus_needed(step)}, processes: {processes})")
+        placement = Placement(processes=processes, port="PORT")
+        command = launch_command(
+            backend.config.launcher,
+            script_path(step),
+            [*step.args, *leftover_args(step)],
+            placement,
+            accelerate_config=backend.accelerate_config,
+            python=backend.python,
+        )
+        print(shell_join(command))
+
+
+def run_slurm(
+    config: StudyConfig,
+    all_steps: Sequence[Step],
+    steps: Sequence[Step],
+    launches: dict,
+    offline: bool,
+    record: dict | None,
+    dry: bool,
+) -> int:
+    """Submit the steps (or print their job scripts); the report is left to a later run (see docs/cluster.md)."""
+    hf_environment = (record or {}).get("cache") if offline else None
+    if dry:
+        print(dry_run(config, steps, offline=offline, hf_environment=hf_environment))
+        return 0
+    write_manifest(config, all_steps, launches)
+    try:
+        outcome = submit(
+            config, steps, launches, commands=SlurmCommands(), offline=offline, hf_environment=hf_environment
+        )
+    finally:
+        write_manifest(config, all_steps, launches)
+    print(
+        f"{len(outcome.submitted)} jobs submitted, {len(outcome.kept)} already queued or running, "
+        f"{len(outcome.done)} steps done; `reproduce.py --config ... --status` shows where they stand, "
+        "`reproduce.py --config ... --backend local --gpus none` writes the report once they are done"
+    )
+    return 0
+
+
+def print_status(steps: Sequence[Step], launches: dict, backend: str) -> int:
+    """One line per step (done, running, queued, failed, not submitted), then the counts."""
+    uses_slurm = backend == "slurm" or any(entry.get("backend") == "slurm" for entry in launches.values())
+    rows = statuses(steps, launches, SlurmCommands() if uses_slurm else None)
+    width = max((len(step.name) for step, _, _ in rows), default=0)
+    counts: dict[str, int] = {}
+    for step, status, detail in rows:
+        counts[status] = counts.get(status, 0) + 1
+        print(f"{status:<13} {step.name:<{width}}  {detail}".rstrip())
+    print(", ".join(f"{count} {status}" for status, count in counts.items()))
+    return 0
+
+
+def make_report(config: StudyConfig) -> None:
+    import run_report
+
+    # The report is derived from the runs: always rebuilt, as the runs may have changed since the last one.
+    root = config.output_dir
+    report_args = ["--runs_dir", root, "--output_dir", os.path.join(root, "report"), "--overwrite_output_dir"]
+    try:
+        run_report.main(report_args + render_args(config.report.args))
+    except InputError as error:
+        logger.error("no report: %s", error)
 
 
 if __name__ == "__main__":
