@@ -5,29 +5,32 @@
     python reproduce.py --config configs/paper.json --dry_run       # print the commands only
     python reproduce.py --config configs/paper.json --only task=xnli language=es seed=1 variant=original
     python reproduce.py --config configs/data_size.json --dry_run   # max_train_pairs 5K … 250K (extends paper.json)
+    python reproduce.py --config configs/paper.json --gpus 0,1,2,3  # four steps at once, one GPU each
+    python reproduce.py --config configs/paper.json --backend slurm # one Slurm job per step (docs/cluster.md)
+    python reproduce.py --config configs/paper.json --status        # done / running / queued / failed per step
+    python reproduce.py --config configs/paper.json --prefetch      # the Hub data into the cache, for offline nodes
+    python reproduce.py --config configs/paper.json --estimate --gpus 1,4,8   # expected wall time (an estimate)
 
 Every step runs a script of this repository (run_adjust.py, run_xnli.py, run_ner.py, run_qa.py, run_analysis.py)
-under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current Python), one at a
-time. A step whose ``run.json`` says ``finished`` is done and skipped, so an interrupted study resumes where it
-stopped. A step that crashed or was killed is run again with the same command: the script resumes it from its last
-``checkpoint-*`` folder, or starts it again if it saved none (docs/run_folders.md); a step whose settings changed
-is refused by its script (its log names the settings). ``--only`` keeps the matching steps and what they depend
-on (the adjustment an adjusted-encoder task run starts from). The layout of the output folder is in
-:mod:`xladjust.study.matrix`, the config's keys in :mod:`xladjust.study.config` (a misspelt key is an error);
-``study_manifest.json`` lists every step with its coordinates (task, variant, language, seed), folder and status,
-and is what run_report.py reads. Each step's output goes to ``OUTPUT_DIR/logs/STEP.log``. At the end
-run_report.py writes ``OUTPUT_DIR/report/`` (``--no_report`` skips it).
+under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current Python). The
+local backend runs steps on this machine, each on its own GPUs (``resources.KIND.gpus``, default 1) with an
+explicit process count and port, as many at once as ``--gpus`` allows (one at a time on the CPU, or ``--jobs``);
+the Slurm backend submits one job per step with its dependencies (docs/cluster.md). A step whose ``run.json`` says
+``finished`` is done and skipped, so an interrupted study resumes where it stopped. A step that crashed or was
+killed is run again with the same command: the script resumes it from its last ``checkpoint-*`` folder, or starts
+it again if it saved none (docs/run_folders.md); a step whose settings changed is refused by its script (its log
+names the settings). ``--only`` keeps the matching steps and what they depend on (the adjustment an
+adjusted-encoder task run starts from). The layout of the output folder is in :mod:`xladjust.study.matrix`, the
+config's keys in :mod:`xladjust.study.config` (a misspelt key is an error); ``study_manifest.json`` lists every
+step with its coordinates (task, variant, language, seed), folder, status and how it was launched, and is what
+run_report.py reads. Each step's output goes to ``OUTPUT_DIR/logs/STEP.log``. At the end run_report.py writes
+``OUTPUT_DIR/report/`` (``--no_report`` skips it).
 
-How long the full study takes on one GPU — an **estimate**, not a measurement, for mBERT-base on one A100/H100
-class GPU with bf16: adjustment at roughly 100–200 pairs/s (two encoder passes for the pair plus the frozen
-reference) is 30k pairs ≈ 3–5 min per language plus eflomal alignment (1–3 min on CPU), and ≈ 15–20 min for the
-joint 120k pairs; XNLI fine-tuning on the 393k English pairs for 2 epochs at ~500 examples/s ≈ 25–30 min per run;
-WikiANN NER (20k sentences, 3 epochs) ≈ 2–3 min; QA (SQuAD, ~89k features of 384 subwords, 2 epochs at
-~150 features/s) ≈ 20–25 min. Per seed: 5 adjustments (≈ 40 min) and 7 fine-tunings per task (original, 4 per
-language, joint, continual; continual learning adds ~30 % for its alignment batches) ≈ 4 h XNLI + 3 h QA +
-0.3 h NER, so ≈ 8 h per seed and about a day for 3 seeds; configs/paper.json adds 4 per-language continual runs
-per task (≈ +6 h per seed), the analyses and Tatoeba retrieval (minutes). Measure your own rate on the first
-adjustment (``train_samples_per_second`` in its ``all_results.json``) before planning.
+How long the full study takes: ``--estimate`` prints it for 1, 4 and 8 GPUs from per-step estimates and the
+dependency graph (xladjust/study/estimate.py; about 36 GPU-hours for configs/paper.json, 4.5 h on 8 GPUs). These
+are **estimates**, not measurements, for mBERT-base on one A100/H100-class GPU with bf16. Measure your own rate on
+the first adjustment (``train_samples_per_second`` in its ``all_results.json``, or the wall times reproduce.py
+logs) before planning.
 
 A small slice (minutes): one language, one task, one seed, a few hundred steps::
 
@@ -119,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = read_prefetch(config.output_dir)
     offline = record is not None if args.offline is None else args.offline
     if args.backend == "slurm":
-        return run_slurm(config, all_steps, steps, launches, offline, record, args.dry_run)
+        return run_slurm(config, all_steps, steps, launches, offline, record, args.dry_run, args.no_report)
     backend = LocalBackend(
         config,
         parse_gpus(args.gpus),
@@ -133,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         print_commands(backend, steps)
         return 0
+    refuse_steps_of_active_jobs(steps, launches)
     write_manifest(config, all_steps, launches)
     failed = backend.run(steps)
     write_manifest(config, all_steps, launches)
@@ -162,6 +166,24 @@ def print_commands(backend: LocalBackend, steps: Sequence[Step]) -> None:
         print(shell_join(command))
 
 
+def refuse_steps_of_active_jobs(steps: Sequence[Step], launches: dict) -> None:
+    """The local backend must not run a step that a Slurm job of the study runs or will run."""
+    jobs = {
+        step.name: launches[step.name]["job_id"]
+        for step in steps
+        if launches.get(step.name, {}).get("backend") == "slurm" and not step.is_done()
+    }
+    if not jobs:
+        return
+    states = SlurmCommands().states(sorted(set(jobs.values())))
+    active = [f"{name} (job {job})" for name, job in jobs.items() if states[job].active]
+    if active:
+        raise InputError(
+            f"{len(active)} steps have Slurm jobs queued or running, e.g. {', '.join(active[:3])}: wait for them "
+            "(--status) or cancel them (scancel) before running steps here"
+        )
+
+
 def run_slurm(
     config: StudyConfig,
     all_steps: Sequence[Step],
@@ -170,8 +192,9 @@ def run_slurm(
     offline: bool,
     record: dict | None,
     dry: bool,
+    no_report: bool,
 ) -> int:
-    """Submit the steps (or print their job scripts); the report is left to a later run (see docs/cluster.md)."""
+    """Submit the steps (or print their job scripts); once every step is done, write the report instead."""
     hf_environment = (record or {}).get("cache") if offline else None
     if dry:
         print(dry_run(config, steps, offline=offline, hf_environment=hf_environment))
@@ -185,9 +208,12 @@ def run_slurm(
         write_manifest(config, all_steps, launches)
     print(
         f"{len(outcome.submitted)} jobs submitted, {len(outcome.kept)} already queued or running, "
-        f"{len(outcome.done)} steps done; `reproduce.py --config ... --status` shows where they stand, "
-        "`reproduce.py --config ... --backend local --gpus none` writes the report once they are done"
+        f"{len(outcome.done)} steps done"
     )
+    if len(outcome.done) < len(steps):
+        print("--status shows where each step stands; once every step is done, the same command writes the report")
+    elif not no_report and config.report.enabled:
+        make_report(config)
     return 0
 
 

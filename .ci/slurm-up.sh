@@ -22,13 +22,11 @@ fi
 host=$(hostname -s)
 cpus=$(nproc)
 memory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 * 8 / 10 ))  # MiB, 80 %: room for the OS
-# Stand-in GPUs: GRES needs character devices to name (copies of /dev/null's numbers here); Slurm then gives each
-# job its own CUDA_VISIBLE_DEVICES.
+# Stand-in GPUs: GRES needs character devices to name (links to /dev/null here: no mknod needed in a container);
+# Slurm then gives each job its own CUDA_VISIBLE_DEVICES.
 gpu_dir=/var/lib/slurm/stand-in-gpus
 mkdir -p "$gpu_dir" /etc/slurm /var/lib/slurm/slurmctld /var/lib/slurm/slurmd /var/log/slurm
-for i in 0 1 2 3; do
-    [ -c "$gpu_dir/gpu$i" ] || { rm -f "$gpu_dir/gpu$i"; mknod -m 666 "$gpu_dir/gpu$i" c 1 3; }
-done
+for i in 0 1 2 3; do ln -sfn /dev/null "$gpu_dir/gpu$i"; done
 cat > /etc/slurm/slurm.conf <<CONF
 ClusterName=local
 SlurmctldHost=$host

@@ -32,11 +32,9 @@ LOSS_HEAD_FILE = "loss_head.safetensors"
 
 
 class TrainingProgress(TrainerCallback):
-    """Logs how far training is about every ``percent`` % of its steps (step/total, loss, time elapsed, ETA) at
-    INFO, whatever ``disable_tqdm`` and ``logging_steps`` say, so that a step's log in a study shows it moving.
-
-    It asks the Trainer to log at those steps (``should_log``): the loss is the mean since the previous log, as
-    usual; the log history gets these entries too. Logging reads the loss only: training is unchanged."""
+    """Logs how far training is about every ``percent`` % of its steps (step/total, time elapsed, ETA, and the last
+    logged loss) at INFO on the main process, whatever ``disable_tqdm`` says, so that a step's log in a study shows
+    it moving. It only reads the state: what the Trainer logs, saves and trains is unchanged."""
 
     def __init__(self, percent: float = 2.0):
         self.percent = percent
@@ -50,25 +48,17 @@ class TrainingProgress(TrainerCallback):
         self.started = time.time()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if state.global_step % self.every == 0 or state.global_step == state.max_steps:
-            control.should_log = True
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any):
-        if not state.is_world_process_zero or not logs or "loss" not in logs:
+        step, total = state.global_step, state.max_steps
+        if not state.is_world_process_zero or (step % self.every and step != total):
             return
         elapsed = time.time() - self.started
-        steps = state.global_step - self.first_step
-        left = state.max_steps - state.global_step
-        eta = format_duration(elapsed / steps * left) if steps > 0 else "unknown"
-        logger.info(
-            "training: step %d/%d (%.0f%%), loss %.4g, %s elapsed, ETA %s",
-            state.global_step,
-            state.max_steps,
-            100 * state.global_step / max(state.max_steps, 1),
-            logs["loss"],
-            format_duration(elapsed),
-            eta,
-        )
+        done = step - self.first_step
+        eta = format_duration(elapsed / done * (total - step)) if done > 0 else "unknown"
+        logged = next((entry for entry in reversed(state.log_history) if "loss" in entry), None)
+        loss = f", loss {logged['loss']:.4g} (step {logged['step']})" if logged else ""
+        percent = 100 * step / max(total, 1)
+        message = "training: step %d/%d (%.0f%%)%s, %s elapsed, ETA %s"
+        logger.info(message, step, total, percent, loss, format_duration(elapsed), eta)
 
 
 class XLTrainer(Trainer):

@@ -326,3 +326,14 @@ def test_the_paper_estimate_on_1_4_and_8_gpus(capsys):
     chosen = select(steps, {"task": {"ner"}})
     assert reproduce.main(["--config", str(PAPER), "--estimate", "--gpus", "2", "--only", "task=ner"]) == 0
     assert f"{len(chosen)} steps" in capsys.readouterr().out
+
+
+def test_the_cluster_config_of_the_docs_loads_and_gives_each_kind_its_resources(tmp_path):
+    text = (ROOT / "docs" / "cluster.md").read_text()
+    example = json.loads(next(block for block in text.split("```json")[1:] if '"extends"' in block).split("```")[0])
+    example["extends"] = str(PAPER)
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(example))
+    config = load_config(path)
+    assert config.resources_for("xsr").time == "0:30:00" and config.resources_for("qa").mem == "32G"
+    assert config.slurm.account == "proj123" and config.slurm.setup[0] == "module load cuda/12.4"

@@ -181,19 +181,18 @@ def test_prefetch_reports_what_it_could_not_fetch_and_records_nothing(fake_hub, 
 
 def test_training_progress_is_logged_about_every_2_percent(caplog):
     progress = TrainingProgress()
-    state = SimpleNamespace(max_steps=125, global_step=20, is_world_process_zero=True)
+    state = SimpleNamespace(max_steps=125, global_step=20, is_world_process_zero=True, log_history=[])
     progress.on_train_begin(None, state, TrainerControl())  # resumed at step 20: the ETA counts from there
-    logged = []
-    for step in range(21, 126):
-        state.global_step = step
-        control = TrainerControl()
-        progress.on_step_end(None, state, control)
-        if control.should_log:
-            logged.append(step)
-    assert logged == [step for step in range(21, 126) if step % 3 == 0] + [125]  # ceil(2 % of 125) = 3, and the last
-    state.global_step = 60
     with caplog.at_level(logging.INFO, logger="xladjust.trainer"):
-        progress.on_log(None, state, TrainerControl(), logs={"loss": 0.123456})
-        progress.on_log(None, state, TrainerControl(), logs={"eval_loss": 1.0})  # evaluation: not progress
-    (line,) = [record.getMessage() for record in caplog.records]
-    assert line.startswith("training: step 60/125 (48%), loss 0.1235, ") and "ETA" in line
+        for step in range(21, 126):
+            state.global_step = step
+            if step == 50:
+                state.log_history += [{"loss": 0.123456, "step": 50}, {"eval_loss": 1.0, "step": 50}]
+            progress.on_step_end(None, state, TrainerControl())
+    lines = [record.getMessage() for record in caplog.records]
+    # ceil(2 % of 125) = every 3 steps, and the last one
+    assert [int(line.split()[2].split("/")[0]) for line in lines] == [*range(21, 126, 3), 125]
+    assert lines[0].startswith("training: step 21/125 (17%), ") and "loss" not in lines[0]
+    assert lines[10].startswith("training: step 51/125 (41%), loss 0.1235 (step 50), ") and "ETA" in lines[10]
+    progress.on_step_end(None, SimpleNamespace(**vars(state) | {"is_world_process_zero": False}), TrainerControl())
+    assert len(caplog.records) == len(lines)  # other processes stay quiet

@@ -34,6 +34,7 @@ from transformers import AutoModel, AutoTokenizer
 import reproduce
 from tests.study_helpers import tiny_config
 from tests.tiny_models import FIXTURES, save_tiny_bert
+from xladjust.errors import InputError
 from xladjust.study.slurm import SlurmCommands
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +122,6 @@ def study_config(model: Path, output: Path, launcher: list[str]) -> dict:
         },
     }
     config["resources"] = {"default": {"gpus": 1, "cpus": 1, "mem": "1G"}}
-    config["report"] = {"enabled": False}
     return config
 
 
@@ -176,6 +176,8 @@ def slurm_study(slurm, no_dropout_bert, tmp_path_factory):
     submitted = {name: launch["job_id"] for name, launch in launches(study).items()}
     again = reproduce_output("--config", config, "--backend", "slurm")  # at once: every job queued or running
     after_again = {name: launch["job_id"] for name, launch in launches(study).items()}
+    with pytest.raises(InputError) as local_refused:  # the local backend leaves the jobs' steps alone
+        reproduce.main(["--config", config, "--gpus", "none"])
     ids = set(submitted.values())
 
     # The adjustment sleeps after its checkpoint-2 while a task run of the original encoder runs beside it.
@@ -192,10 +194,11 @@ def slurm_study(slurm, no_dropout_bert, tmp_path_factory):
     status = reproduce_output("--config", config, "--status")
     third = reproduce_output("--config", config, "--backend", "slurm")
 
-    # The reference: seed 1 (the adjustment and both encoders' task runs) by the local backend, uninterrupted.
+    # The reference: the adjustment and its two task runs of seed 1 by the local backend, uninterrupted.
     local_study = base / "local"
     local = write_config(base / "local.json", study_config(no_dropout_bert, local_study, []))
-    assert reproduce.main(["--config", local, "--gpus", "none", "--jobs", "2", "--only", "seed=1"]) == 0
+    only = ["--only", "seed=1", "variant=adjusted"]
+    assert reproduce.main(["--config", local, "--gpus", "none", "--jobs", "2", "--no_report", *only]) == 0
     return SimpleNamespace(
         study=study,
         local=local_study,
@@ -205,6 +208,7 @@ def slurm_study(slurm, no_dropout_bert, tmp_path_factory):
         status=status,
         submitted=submitted,
         after_again=after_again,
+        local_refused=local_refused.value.message,
         beside=sorted(beside),
         final=final,
     )
@@ -231,6 +235,8 @@ def test_a_second_submission_submits_nothing_for_queued_running_or_finished_step
     assert "0 jobs submitted, 9 already queued or running, 0 steps done" in slurm_study.again
     assert slurm_study.after_again == slurm_study.submitted
     assert "0 jobs submitted, 0 already queued or running, 9 steps done" in slurm_study.third
+    assert (slurm_study.study / "report" / "report.md").is_file()  # all done: that submission wrote the report
+    assert slurm_study.local_refused.startswith("9 steps have Slurm jobs queued or running, e.g. adjust-es-seed1")
     manifest = launches(slurm_study.study)
     assert {name: launch["job_id"] for name, launch in manifest.items()} == slurm_study.submitted
 
@@ -240,6 +246,7 @@ def test_a_job_told_to_stop_requeues_itself_and_resumes_from_its_checkpoint(slur
     headers = job_headers(slurm_study.study / "logs" / f"{ADJUST}.log")
     assert [h["restart"] for h in headers] == [0, 1] and {h["job"] for h in headers} == {slurm_study.submitted[ADJUST]}
     assert "USR1: stopping the step" in log
+    assert "training: step 2/6 (33%)" in log and "training: step 6/6 (100%)" in log  # progress, both runs
     assert "resuming from" in log and "checkpoint-2" in log
     study, local = slurm_study.study, slurm_study.local
     trainer_state = json.loads((study / "adjust/per_language/es/seed1/trainer_state.json").read_text())
@@ -264,7 +271,7 @@ def test_results_equal_the_local_backend(slurm_study):
             if isinstance(value, float):
                 assert remote[name] == pytest.approx(value, rel=1e-3, abs=1e-4), (relative, name)
                 compared.add(relative.parent)
-    assert len(compared) == 5  # the adjustment and the four task runs of seed 1
+    assert len(compared) == 2  # the task runs of the resumed encoder (its weights: the test above)
 
 
 def test_each_gpu_job_sees_its_own_stand_in_gpu(slurm_study):
