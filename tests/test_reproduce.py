@@ -194,7 +194,7 @@ def test_tiny_real_slice(tiny_bert, tmp_path, monkeypatch):
     assert len(records) == 24
     assert not (study / "adjust/per_language/es/seed2").exists()  # one adjustment shared by both seeds
     log = (study / "logs" / "xnli-adjusted-es-seed2.log").read_text()
-    assert "CUDA_VISIBLE_DEVICES=(not set), processes: 1" in log.splitlines()[0]  # no GPU here
+    assert "CUDA_VISIBLE_DEVICES=(none), processes: 1" in log.splitlines()[0]  # no GPU here
     assert f"{sys.executable} {reproduce.ROOT / 'run_xnli.py'}" in log.splitlines()[1]
     assert str(study / "adjust/per_language/es/seed1") in log.splitlines()[1]
     assert "training: step 2/2 (100%)" in log  # the progress lines of xladjust.trainer.TrainingProgress

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 from itertools import combinations
@@ -191,7 +192,7 @@ def test_without_gpus_steps_run_on_the_cpu_and_a_step_too_big_is_refused(tmp_pat
     assert reproduce.main(["--config", path, "--gpus", "none", "--jobs", "2", "--offline"]) == 0
     records = fake_python()
     assert len(records) == 5 and all(not r["argv"][0].startswith("-m") for r in records)  # one process each
-    assert all(r["visible"] is None and r["offline"] == "1" for r in records)
+    assert all(r["visible"] == "" and r["offline"] == "1" for r in records)  # no GPU seen, even on a GPU machine
     path, _ = fake_study(tmp_path / "big", {"xnli": {"gpus": 4}})
     with pytest.raises(InputError, match=r"xnli-original-seed1 needs 4 GPUs \(resources.xnli.gpus is 4\) but --gpus"):
         reproduce.main(["--config", path, "--gpus", "0,1"])
@@ -337,3 +338,24 @@ def test_the_cluster_config_of_the_docs_loads_and_gives_each_kind_its_resources(
     config = load_config(path)
     assert config.resources_for("xsr").time == "0:30:00" and config.resources_for("qa").mem == "32G"
     assert config.slurm.account == "proj123" and config.slurm.setup[0] == "module load cuda/12.4"
+
+
+def test_status_of_a_study_from_its_run_folders(tmp_path, capsys):
+    path, _ = fake_study(tmp_path, {})
+    steps = {step.name: Path(step.output_dir) for step in build_steps(load_config(path))}
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for name, record in (
+        ("adjust-es-seed1", {"status": "finished"}),
+        ("xnli-original-seed1", {"status": "running", "pid": gone.pid, "hostname": socket.gethostname()}),
+        ("xnli-original-seed2", {"status": "running", "pid": os.getppid(), "hostname": socket.gethostname()}),
+    ):
+        steps[name].mkdir(parents=True)
+        (steps[name] / "run.json").write_text(json.dumps(record))
+    assert reproduce.main(["--config", path, "--status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["done", "adjust-es-seed1", str(steps["adjust-es-seed1"])]
+    assert lines[1].split()[:4] == ["failed", "xnli-original-seed1", "run.json:", "interrupted;"]
+    assert lines[3].split()[:4] == ["running", "xnli-original-seed2", "run.json", "says"]
+    assert lines[2].split() == ["not", "submitted", "xnli-adjusted-es-seed1"]
+    assert lines[-1] == "1 done, 1 failed, 2 not submitted, 1 running"

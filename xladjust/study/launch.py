@@ -213,17 +213,13 @@ def recorded_processes(step: Step) -> int | None:
     return processes if isinstance(processes, int) and processes > 0 else None
 
 
-def step_environment(
-    gpus: Sequence[str] | None, offline: bool, base: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The environment of a step's command: the GPUs it may see (``None``: leave ``CUDA_VISIBLE_DEVICES`` as it is;
-    an empty slice hides every GPU), numbered in PCI bus order as nvidia-smi shows them, the scripts on
-    ``PYTHONPATH``, and the Hub switched off when ``offline``."""
+def step_environment(gpus: Sequence[str], offline: bool, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a step's command: the GPUs it may see (an empty slice hides every GPU), numbered in PCI
+    bus order as nvidia-smi shows them, the scripts on ``PYTHONPATH``, and the Hub switched off when ``offline``."""
     env = dict(os.environ if base is None else base)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SCRIPTS_DIR), env.get("PYTHONPATH")]))
-    if gpus is not None:
-        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     if offline:
         env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     return env

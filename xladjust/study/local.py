@@ -4,8 +4,10 @@ Each step asks for ``resources.KIND.gpus`` GPUs (default 1; its kind is ``key["t
 xsr). A step starts once its dependencies have finished and that many of ``--gpus`` are free; it gets its own
 ``CUDA_VISIBLE_DEVICES`` slice (``CUDA_DEVICE_ORDER=PCI_BUS_ID``: the ids nvidia-smi shows), as many processes as
 GPUs, a free rendezvous port, and the study's neutral accelerate config (:mod:`xladjust.study.launch`). Without
-GPUs every step runs on the CPU in one process, ``--jobs`` at a time, as before. A step resumed from an unfinished
-run keeps the process count its ``run.json`` recorded (its script refuses another), and so as many GPUs.
+GPUs (``--gpus none``, or none visible) every step runs on the CPU in one process, ``--jobs`` at a time, and sees
+no GPU. A step resumed from an unfinished run keeps the process count its ``run.json`` recorded (its script
+refuses another), and so as many GPUs. A step that needs more GPUs than are free waits; later steps that fit start
+meanwhile.
 
 The study's progress is logged as steps end: how many are done, running and left, the step's wall time, and an
 ETA from the finished steps of each kind. What each step ran on (GPUs, processes, port, wall time, exit status)
@@ -261,10 +263,8 @@ class LocalBackend:
     def _execute(self, entry: _Running) -> int:
         step = entry.step
         command = self.command(step, entry.port)
-        env = step_environment(entry.gpus if self.gpus else None, self.offline)
-        if self.gpus and not entry.gpus:  # a CPU step on a GPU machine sees none
-            env["CUDA_VISIBLE_DEVICES"] = ""
-        visible = env.get("CUDA_VISIBLE_DEVICES", "(not set)")
+        env = step_environment(entry.gpus, self.offline)  # a CPU step sees no GPU, also on a GPU machine
+        visible = env["CUDA_VISIBLE_DEVICES"] or "(none)"
         header = "\n".join(
             [
                 f"# {entry.launch['started']} on {entry.launch['host']}: CUDA_VISIBLE_DEVICES={visible}, "

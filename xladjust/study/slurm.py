@@ -249,6 +249,8 @@ def plan_job(
         srun = ["srun", f"--nodes={resources.nodes}", f"--ntasks={resources.nodes}", "--ntasks-per-node=1"]
         line = shell_join([*srun, "--kill-on-bad-exit=1", "bash", "-c", "exec " + line])
     exports = {"PYTHON": python, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **(hf_environment or {})}
+    if not gpus:  # a CPU step: no GPU, also on a node without cgroups hiding the ones it was not given
+        exports["CUDA_VISIBLE_DEVICES"] = ""
     if offline:
         exports.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     lines = [
