@@ -11,7 +11,7 @@ import pytest
 import reproduce
 from tests.study_helpers import tiny_config, value, values
 from xladjust.errors import InputError
-from xladjust.study import runner
+from xladjust.study import local
 from xladjust.study.config import load_config
 from xladjust.study.matrix import build_steps, parse_filters, select
 
@@ -84,7 +84,9 @@ def test_dry_run_of_the_paper_matrix(capsys):
     lines = capsys.readouterr().out.splitlines()
     commands = [line for line in lines if not line.startswith("#")]
     assert len(commands) == len(steps)
-    assert all(line.startswith("accelerate launch run_") for line in commands)
+    # Every step's process count and port are explicit; a user's default accelerate config is not read.
+    prefix = "accelerate launch --config_file out/study/launch/accelerate_config.yaml --num_processes 1"
+    assert all(line.startswith(prefix.replace("out/", f"{Path.cwd()}/out/")) for line in commands), commands[0]
 
 
 def test_opus_configs_are_sorted_pairs_unless_a_template_is_given():
@@ -151,13 +153,14 @@ def test_finished_steps_are_skipped_and_crashed_ones_rerun(tmp_path, monkeypatch
 
     calls = []
 
-    def fake_run(step, launcher, log_dir):
-        calls.append((step.name, runner.leftover_args(step)))
-        Path(step.output_dir).mkdir(parents=True, exist_ok=True)
-        Path(step.done_marker).write_text(finished)
+    def fake_run(command, env, log_path, header):
+        output = value(command, "--output_dir")
+        calls.append((Path(log_path).stem, ["--overwrite_output_dir"] if "--overwrite_output_dir" in command else []))
+        Path(output).mkdir(parents=True, exist_ok=True)
+        Path(output, "run.json").write_text(finished)
         return 0
 
-    monkeypatch.setattr(runner, "run_step", fake_run)
+    monkeypatch.setattr(local, "run_command", fake_run)
     assert reproduce.main(["--config", str(path), "--no_report"]) == 0
     # The killed step resumes by itself (same command, no flag); the old folder is started again from scratch.
     assert dict(calls) == {
@@ -191,8 +194,10 @@ def test_tiny_real_slice(tiny_bert, tmp_path, monkeypatch):
     assert len(records) == 24
     assert not (study / "adjust/per_language/es/seed2").exists()  # one adjustment shared by both seeds
     log = (study / "logs" / "xnli-adjusted-es-seed2.log").read_text()
-    assert f"{sys.executable} {reproduce.ROOT / 'run_xnli.py'}" in log.splitlines()[0]
-    assert str(study / "adjust/per_language/es/seed1") in log.splitlines()[0]
+    assert "CUDA_VISIBLE_DEVICES=(none), processes: 1" in log.splitlines()[0]  # no GPU here
+    assert f"{sys.executable} {reproduce.ROOT / 'run_xnli.py'}" in log.splitlines()[1]
+    assert str(study / "adjust/per_language/es/seed1") in log.splitlines()[1]
+    assert "training: step 2/2 (100%)" in log  # the progress lines of xladjust.trainer.TrainingProgress
     report = (study / "report" / "report.md").read_text()
     assert "## xnli (accuracy)" in report and "| es |" in report and "| en |" not in report
     assert (study / "report" / "xnli.png").stat().st_size > 0

@@ -28,6 +28,16 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.basicConfig(format=LOG_FORMAT, datefmt=DATE_FORMAT, level=level, handlers=[handler])
 
 
+def format_duration(seconds: float) -> str:
+    """``3h05m``, ``4m12s``, ``9s``: a duration for a person reading a log."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
 def run_main(main: Callable[[], Any]) -> None:
     """Run ``main`` and exit with its status; a user mistake ends with one line on stderr and status 2."""
     try:

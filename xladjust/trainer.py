@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -15,11 +16,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
 from tqdm.auto import tqdm
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from xladjust.adjust.continual import ContinualAlignment
 from xladjust.adjust.objective import AlignmentObjective
+from xladjust.cli import format_duration
 from xladjust.errors import InputError
 from xladjust.io import atomic_path, strict, write_json, write_text
 from xladjust.model_card import ModelCardInfo, render_model_card
@@ -27,6 +29,36 @@ from xladjust.model_card import ModelCardInfo, render_model_card
 logger = logging.getLogger(__name__)
 
 LOSS_HEAD_FILE = "loss_head.safetensors"
+
+
+class TrainingProgress(TrainerCallback):
+    """Logs how far training is about every ``percent`` % of its steps (step/total, time elapsed, ETA, and the last
+    logged loss) at INFO on the main process, whatever ``disable_tqdm`` says, so that a step's log in a study shows
+    it moving. It only reads the state: what the Trainer logs, saves and trains is unchanged."""
+
+    def __init__(self, percent: float = 2.0):
+        self.percent = percent
+        self.every = 1
+        self.first_step = 0
+        self.started = time.time()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.every = max(1, math.ceil(state.max_steps * self.percent / 100))
+        self.first_step = state.global_step  # a resumed run starts at its checkpoint
+        self.started = time.time()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        step, total = state.global_step, state.max_steps
+        if not state.is_world_process_zero or (step % self.every and step != total):
+            return
+        elapsed = time.time() - self.started
+        done = step - self.first_step
+        eta = format_duration(elapsed / done * (total - step)) if done > 0 else "unknown"
+        logged = next((entry for entry in reversed(state.log_history) if "loss" in entry), None)
+        loss = f", loss {logged['loss']:.4g} (step {logged['step']})" if logged else ""
+        percent = 100 * step / max(total, 1)
+        message = "training: step %d/%d (%.0f%%)%s, %s elapsed, ETA %s"
+        logger.info(message, step, total, percent, loss, format_duration(elapsed), eta)
 
 
 class XLTrainer(Trainer):
@@ -37,6 +69,7 @@ class XLTrainer(Trainer):
     - Loss components recorded with :meth:`record_components` are averaged over the logging interval and all
       processes, and logged beside ``loss``.
     - The model card comes from a :class:`ModelCardInfo`, also when pushing to the Hub.
+    - :class:`TrainingProgress` logs the training's progress about every 2 % of its steps.
     - ``loss_head``: a module the loss trains beside the model (the contrastive projection head) but that is not
       part of it. Its parameters join the optimizer, their gradients are averaged over processes and clipped
       with the model's, and checkpoints save and restore it (``loss_head.safetensors``); ``save_model`` never
@@ -49,6 +82,7 @@ class XLTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.model_accepts_loss_kwargs = False
         self.model_card = model_card
+        self.add_callback(TrainingProgress())
         self.loss_head: torch.nn.Module | None = None
         self._head_window_closed = True
         self._component_sums: dict[str, torch.Tensor] = {}

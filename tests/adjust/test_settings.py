@@ -87,9 +87,17 @@ def test_the_twin_has_every_setting_with_the_same_default_help_and_choices():
     # Continual learning's own options are not objective settings, and the twin is all it inherits.
     own = {f.name for f in dataclasses.fields(ContinualLearningArguments)} - {f"align_{n}" for n in originals}
     assert own == {
-        "align_languages", "align_parallel_file", "align_alignment_file", "align_dataset_name",
-        "align_dataset_config_names", "align_parallel_columns", "align_max_seq_length", "align_weight", "align_batch_size", "align_max_pairs",
-    }  # fmt: skip
+        "align_languages",
+        "align_parallel_file",
+        "align_alignment_file",
+        "align_dataset_name",
+        "align_dataset_config_names",
+        "align_parallel_columns",
+        "align_max_seq_length",
+        "align_weight",
+        "align_batch_size",
+        "align_max_pairs",
+    }
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import datasets
 import pytest
@@ -349,6 +350,8 @@ def test_belebele_layouts(fake_hub, layout):
 # ---------------------------------------------------------------------------------------------------------------
 # The self-check
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
 
 class StreamingHub:
     """Serves three rows for any source, except script repositories and the ``missing`` ones."""
@@ -383,7 +386,8 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
     needed = [
         "facebook/xnli:es",
         "facebook/xnli:hi",
-        "nyu-mll/multi_nli",
+        "facebook/xnli:en[train]",  # run_xnli.py's training data (--train_dataset xnli), as configs/paper.json reads
+        "unimelb-nlp/wikiann:en[train]",
         "rajpurkar/squad",
         "google/xquad:xquad.hi",
         "mlqa.es.es/test",
@@ -397,14 +401,6 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
         "mteb/tatoeba-bitext-mining:spa-eng",
         "tatoeba-bitext-mining:hin-eng",
         "wikiann@refs%2Fconvert%2Fparquet/hi/test/0000.parquet",
-        "google/xtreme:udpos.English",
-        "google/xtreme:udpos.Hindi",
-        "google-research-datasets/paws-x:en",
-        "google-research-datasets/paws-x:es",
-        "Davlan/sib200:eng_Latn",
-        "Davlan/sib200:hin_Deva",
-        "facebook/belebele:spa_Latn",
-        "facebook/belebele:hin_Deva",
     ]
     for source in needed:
         assert source in text, source
@@ -415,17 +411,38 @@ def test_check_hub_covers_the_study_and_reports_fallbacks(monkeypatch, online):
     assert lines[-1].startswith(f"{len(lines) - 1} of {len(lines) - 1} sources usable")
 
 
-def test_check_hub_tasks_select_the_benchmarks(monkeypatch, online):
+def test_check_hub_covers_the_benchmarks_beyond_the_paper(monkeypatch, online):
     fake = StreamingHub()
     monkeypatch.setattr(hub.datasets, "load_dataset", fake)
     lines = []
-    assert check_hub.check_hub(["es"], echo=lines.append, tasks=["pawsx"]) == 0
-    benchmarks = {line.split()[1] for line in lines[:-1]}
-    assert benchmarks == {"PAWS-X", "WikiMatrix", "Tatoeba"}  # parallel data and Tatoeba are always checked
+    beyond = check_hub.paper_config(["es", "hi"], path=CONFIGS / "beyond.json")
+    assert check_hub.check_hub(echo=lines.append, config=beyond) == 0
+    text = "\n".join(lines)
+    needed = [
+        "google/xtreme:udpos.English[train]",
+        "google/xtreme:udpos.Hindi[test]",
+        "google-research-datasets/paws-x:en[train]",
+        "google-research-datasets/paws-x:es[test]",
+        "Davlan/sib200:eng_Latn[train]",
+        "Davlan/sib200:hin_Deva[test]",
+        "facebook/belebele:spa_Latn[test]",
+        "facebook/belebele:hin_Deva[test]",
+    ]
+    for source in needed:
+        assert source in text, source
+    assert "paws-x:hi" not in text  # PAWS-X has no Hindi: beyond.json restricts it to es
+
+
+def test_check_hub_reads_what_the_configs_tasks_read(monkeypatch, online, tmp_path):
+    fake = StreamingHub()
+    monkeypatch.setattr(hub.datasets, "load_dataset", fake)
+    only = {name: {"enabled": name == "pawsx"} for name in ("xnli", "ner", "qa", "pos", "pawsx", "sib200", "belebele")}
+    config = tmp_path / "pawsx.json"
+    config.write_text(json.dumps({"extends": str(CONFIGS / "beyond.json"), "tasks": only, "languages": ["es"]}))
     lines = []
-    assert check_hub.check_hub(["ru"], echo=lines.append, tasks=["pawsx", "belebele"]) == 0
-    assert not any("PAWS-X ru" in line for line in lines)  # PAWS-X has no Russian
-    assert any(line.startswith("OK    Belebele ru test") for line in lines)
+    assert check_hub.check_hub(echo=lines.append, config=check_hub.paper_config(path=config)) == 0
+    benchmarks = {line.split()[1] for line in lines[:-1]}
+    assert benchmarks == {"PAWS-X", "WikiMatrix", "Tatoeba"}  # the task, the parallel data, XSR's Tatoeba
 
 
 def test_check_hub_fails_when_a_source_and_its_fallbacks_are_unusable(monkeypatch, online):

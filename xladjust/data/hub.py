@@ -11,7 +11,10 @@ source served, and when none does it raises one :class:`~xladjust.errors.InputEr
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +52,51 @@ class HubSource:
         if streaming:
             options["streaming"] = True
         if self.data_files is not None:
-            return datasets.load_dataset(self.path, data_files={self.split: self.data_files}, **options)
+            data_files: str | list[str] = self.data_files
+            if not streaming and hub_offline():  # datasets cannot resolve hf:// patterns offline, even if cached
+                data_files = cached_hub_files(self.data_files) or self.data_files
+            return datasets.load_dataset(self.path, data_files={self.split: data_files}, **options)
         return datasets.load_dataset(self.path, self.name, **options)
+
+
+HF_DATASETS_PREFIX = "hf://datasets/"
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def hub_offline() -> bool:
+    """Whether the Hub is switched off (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set)."""
+    return any(os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE") for name in _OFFLINE_VARIABLES)
+
+
+def _split_hub_pattern(pattern: str) -> tuple[str, str, str]:
+    """``hf://datasets/REPO@REVISION/FILES`` → ``(REPO, REVISION, FILES)`` (the revision unquoted)."""
+    repo, _, rest = pattern[len(HF_DATASETS_PREFIX) :].partition("@")
+    revision, _, files = rest.partition("/")
+    return repo, urllib.parse.unquote(revision) or "main", files
+
+
+def download_hub_files(pattern: str) -> list[str]:
+    """Download the files of an ``hf://datasets/...`` pattern into the Hub cache (what ``reproduce.py --prefetch``
+    does for a parquet-export source, so that :func:`cached_hub_files` finds them on a node without internet)."""
+    from huggingface_hub import snapshot_download
+
+    repo, revision, files = _split_hub_pattern(pattern)
+    folder = snapshot_download(repo, repo_type="dataset", revision=revision, allow_patterns=[files])
+    return sorted(glob.glob(os.path.join(folder, files)))
+
+
+def cached_hub_files(pattern: str) -> list[str] | None:
+    """The cached copies of an ``hf://datasets/...`` pattern's files (None when it is not one, or not cached)."""
+    if not pattern.startswith(HF_DATASETS_PREFIX):
+        return None
+    from huggingface_hub import snapshot_download
+
+    repo, revision, files = _split_hub_pattern(pattern)
+    try:
+        folder = snapshot_download(repo, repo_type="dataset", revision=revision, local_files_only=True)
+    except (OSError, ValueError):  # LocalEntryNotFoundError: never downloaded here
+        return None
+    return sorted(glob.glob(os.path.join(folder, files))) or None
 
 
 def parquet_export(repo: str, folder: str, split: str, files: str = "*.parquet") -> HubSource:

@@ -210,6 +210,59 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class Resources:
+    """What one step of a kind asks for (``resources.KIND``; a key left out comes from ``resources.default``, then
+    from the built-in defaults: 1 GPU, 1 node). The local backend reads ``gpus`` only; Slurm reads them all."""
+
+    gpus: int | None = option(
+        "GPUs per node of a step, and so its processes per node (one process per GPU; default 1); 0: CPU only. "
+        "More than one multiplies the global batch (per_device_train_batch_size is per process)",
+        None,
+    )
+    nodes: int | None = option(
+        "Slurm only: machines per step (default 1); more than 1 starts one launcher per node with srun and a "
+        "rendezvous on the first node",
+        None,
+    )
+    cpus: int | None = option("Slurm: CPU cores per node (--cpus-per-task; default: the cluster's)", None)
+    mem: str | None = option('Slurm: memory per node, e.g. "64G" (--mem; default: the cluster\'s)', None)
+    time: str | None = option('Slurm: time limit, e.g. "4:00:00" (--time; default: the partition\'s)', None)
+    partition: str | None = option("Slurm: partition (--partition; default: the cluster's)", None)
+    gpu_type: str | None = option('Slurm: GPU type of --gres=gpu:TYPE:K, e.g. "a100" (default: any)', None)
+
+
+RESOURCE_DEFAULTS = Resources(gpus=1, nodes=1)
+"""What a step asks for when neither its kind nor ``resources.default`` says otherwise."""
+SINGLE_PROCESS_KINDS = ("analysis", "xsr")
+"""Step kinds whose script runs in one process (run_analysis.py): at most one GPU, one node."""
+
+
+@dataclass(frozen=True)
+class SlurmConfig:
+    """What every job of the Slurm backend shares (reproduce.py --backend slurm; docs/cluster.md)."""
+
+    account: str | None = option("--account of every job", None)
+    qos: str | None = option("--qos of every job", None)
+    constraint: str | None = option('--constraint of every job, e.g. "a100|h100"', None)
+    sbatch: list[str] = option(
+        'further #SBATCH options of every job, e.g. ["--mail-type=FAIL", "--exclude=node7"]', factory=list
+    )
+    setup: list[str] = option(
+        'shell lines run before each step, e.g. ["module load cuda/12.4", "source ~/venvs/xla/bin/activate"]',
+        factory=list,
+    )
+    signal_seconds: int = option(
+        "seconds before the time limit at which a job is told to stop and requeue itself (--signal=B:USR1@N)", 300
+    )
+    gpu_option: str = option(
+        "how GPUs are asked for: gres (--gres=gpu:[TYPE:]K) or gpus (--gpus-per-node=[TYPE:]K)",
+        "gres",
+        choices=("gres", "gpus"),
+    )
+    job_name: str = option("prefix of the job names (PREFIX-STEP)", "xla")
+
+
+@dataclass(frozen=True)
 class Variant:
     """One encoder variant of the matrix, resolved from the built-ins and ``variant_specs``."""
 
@@ -271,6 +324,12 @@ class StudyConfig:
         "options added to every adjustment and task step (e.g. report_to, bf16)", factory=dict
     )
     report: ReportConfig = option("the report", factory=ReportConfig)
+    resources: dict[str, Resources] = option(
+        "{KIND: resources}: what a step of each kind asks for (KIND: adjust, a task name, analysis, xsr, or default "
+        'for every kind), e.g. {"default": {"gpus": 1, "time": "4:00:00"}, "qa": {"mem": "64G"}}',
+        factory=dict,
+    )
+    slurm: SlurmConfig = option("the Slurm backend: what every job shares", factory=SlurmConfig)
 
     raw: dict[str, Any] = _internal()  # the merged dict the tree was built from (the manifest's "config")
     source: str | None = _internal()  # the config file, for error messages
@@ -282,12 +341,41 @@ class StudyConfig:
                 raise InputError(f"{key} is empty; give at least one value (or leave the key out for the default)")
         object.__setattr__(self, "resolved_variants", _resolve_variants(self))
         check_overlaps(self)
+        _check_resources(self)
+
+    def resources_for(self, kind: str) -> Resources:
+        """What a step of ``kind`` (its ``key["task"]``) asks for: ``resources.KIND`` over ``resources.default``
+        over :data:`RESOURCE_DEFAULTS` (a default of several GPUs or nodes gives one-process kinds one)."""
+        merged: dict[str, Any] = {}
+        for layer in (RESOURCE_DEFAULTS, self.resources.get("default"), self.resources.get(kind)):
+            if layer is not None:
+                merged.update({name: value for name, value in _plain(layer).items() if value is not None})
+        if kind in SINGLE_PROCESS_KINDS:
+            merged.update(gpus=min(merged["gpus"], 1), nodes=1)
+        return Resources(**merged)
 
     def as_dict(self) -> dict[str, Any]:
         """The config as the file and ``--set`` gave it (``extends`` merged), with ``output_dir``: what
         ``study_manifest.json`` records (a tree built in code, without ``raw``: every key with its value)."""
         raw = copy.deepcopy(self.raw) if self.raw is not None else _plain(self)
         return {**raw, "output_dir": self.output_dir}
+
+
+def _check_resources(config: StudyConfig) -> None:
+    """Resource kinds must be step kinds; counts positive; one-process scripts get at most one GPU and node."""
+    kinds = ["default", "adjust", *config.tasks, "analysis", "xsr"]
+    for kind, resources in config.resources.items():
+        if kind not in kinds:
+            raise _unknown_key("resources", kind, kinds)
+        for name, least in (("gpus", 0), ("nodes", 1), ("cpus", 1)):
+            value = getattr(resources, name)
+            if value is not None and value < least:
+                raise InputError(f"resources.{kind}.{name} must be at least {least} (got {value})")
+        if kind in SINGLE_PROCESS_KINDS and ((resources.gpus or 0) > 1 or (resources.nodes or 1) > 1):
+            raise InputError(
+                f"resources.{kind}: {kind} steps run run_analysis.py in one process: at most 1 GPU and 1 node "
+                f"(got gpus {resources.gpus}, nodes {resources.nodes})"
+            )
 
 
 def _plain(value: Any) -> Any:

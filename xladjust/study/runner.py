@@ -1,14 +1,16 @@
-"""Running a study's steps: the manifest, and a scheduler that runs each step once its
-dependencies have finished (crashed steps resume or start again, finished ones are skipped)."""
+"""What every backend of the study shares: the manifest (every step with its status and how it was launched), the
+command-line repair for folders of older versions, and running one command into a step's log.
+
+The backends are :mod:`xladjust.study.local` (this machine, its GPUs) and :mod:`xladjust.study.slurm`.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,11 @@ from xladjust.study.config import StudyConfig
 from xladjust.study.matrix import Step
 from xladjust.study.overlap import find_overlaps
 
-SCRIPTS_DIR = Path(__file__).resolve().parents[2]  # the run_*.py scripts live at the repository's top level
+MANIFEST = "study_manifest.json"
 logger = logging.getLogger(__name__)
 
 
-def manifest_entry(step: Step) -> dict[str, Any]:
+def manifest_entry(step: Step, launch: Mapping[str, Any] | None = None) -> dict[str, Any]:
     entry = {
         **step.key,
         "name": step.name,
@@ -33,6 +35,8 @@ def manifest_entry(step: Step) -> dict[str, Any]:
     }
     if entry["done"]:  # task runs keep their final model (the four-model analysis reads it): its disk cost
         entry["disk_bytes"] = folder_bytes(step.output_dir)
+    if launch:
+        entry["launch"] = dict(launch)
     return entry
 
 
@@ -41,17 +45,37 @@ def folder_bytes(folder: str) -> int:
     return sum(path.lstat().st_size for path in Path(folder).rglob("*") if path.is_file() and not path.is_symlink())
 
 
-def write_manifest(config: StudyConfig, steps: Sequence[Step]) -> str:
+def write_manifest(
+    config: StudyConfig, steps: Sequence[Step], launches: Mapping[str, Mapping[str, Any]] | None = None
+) -> str:
     """``OUTPUT_DIR/study_manifest.json``: the config as given (``extends`` and ``--set`` applied), every step
-    with its key, folder, dependencies and status, and the evaluation overlaps ``parallel.allow_overlap`` let
+    with its key, folder, dependencies, status and ``launch``: how its last run was started (backend, GPUs,
+    processes, Slurm job id; see docs/cluster.md), and the evaluation overlaps ``parallel.allow_overlap`` let
     through (:mod:`xladjust.study.overlap`)."""
-    path = os.path.join(config.output_dir, "study_manifest.json")
-    manifest: dict[str, Any] = {"config": config.as_dict(), "steps": [manifest_entry(step) for step in steps]}
+    path = os.path.join(config.output_dir, MANIFEST)
+    launches = launches or {}
+    manifest: dict[str, Any] = {
+        "config": config.as_dict(),
+        "steps": [manifest_entry(step, launches.get(step.name)) for step in steps],
+    }
     overlaps = find_overlaps(config)
     if overlaps:  # allowed by parallel.allow_overlap (others are refused when the config is built)
         manifest["evaluation_overlaps"] = [overlap.as_dict() for overlap in overlaps]
     write_json(path, manifest)
     return path
+
+
+def read_launches(output_dir: str) -> dict[str, dict[str, Any]]:
+    """``{step name: launch}`` from the manifest of an earlier invocation (empty when there is none)."""
+    path = os.path.join(output_dir, MANIFEST)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        steps = json.loads(Path(path).read_text(encoding="utf-8")).get("steps", [])
+    except (json.JSONDecodeError, AttributeError):
+        logger.warning("%s is not a valid manifest: the launches it recorded are forgotten", path)
+        return {}
+    return {entry["name"]: entry["launch"] for entry in steps if isinstance(entry, dict) and entry.get("launch")}
 
 
 def leftover_args(step: Step) -> list[str]:
@@ -64,59 +88,12 @@ def leftover_args(step: Step) -> list[str]:
     return ["--overwrite_output_dir"]
 
 
-def run_step(step: Step, launcher: Sequence[str], log_dir: str) -> int:
-    command = step.command(launcher) + leftover_args(step)
-    command[command.index(step.script)] = str(SCRIPTS_DIR / step.script)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SCRIPTS_DIR), os.environ.get("PYTHONPATH")]))}
-    os.makedirs(log_dir, exist_ok=True)
-    log_path = os.path.join(log_dir, f"{step.name}.log")
-    started = time.time()
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write(" ".join(command) + "\n\n")
+def run_command(command: Sequence[str], env: Mapping[str, str], log_path: str, header: str) -> int:
+    """Run ``command`` with its output appended to ``log_path`` after ``header`` (a rerun keeps the log of the run
+    it resumes); its exit status."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    # The log is the child's stdout: opened here and written by the child, not through xladjust.io.
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(header + "\n\n")
         log.flush()
-        status = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-    logger.info("%s: exit %d after %.0f s (log: %s)", step.name, status, time.time() - started, log_path)
-    return status
-
-
-def run_steps(
-    steps: Sequence[Step],
-    launcher: Sequence[str],
-    log_dir: str,
-    jobs: int = 1,
-    keep_going: bool = False,
-    on_finish: Callable[[], Any] | None = None,
-) -> set[str]:
-    """Run the steps not done yet, up to ``jobs`` at a time, each once its dependencies have finished; return the
-    names of the failed steps (and of those skipped because a dependency failed)."""
-    pending = [step for step in steps if not step.is_done()]
-    for step in steps:
-        if step.is_done():
-            logger.info("%s: done, skipped (%s)", step.name, step.done_marker)
-    finished = {step.name for step in steps if step.is_done()}
-    failed: set[str] = set()
-    running: dict[Future, Step] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        while pending or running:
-            for step in list(pending):
-                if failed.intersection(step.depends_on):
-                    logger.error("%s: skipped, a step it depends on failed", step.name)
-                    failed.add(step.name)
-                    pending.remove(step)
-                elif len(running) < jobs and finished.issuperset(step.depends_on) and not (failed and not keep_going):
-                    logger.info("%s: running", step.name)
-                    running[pool.submit(run_step, step, launcher, log_dir)] = step
-                    pending.remove(step)
-            if not running:
-                break  # nothing can start: an earlier failure without --keep_going
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                step = running.pop(future)
-                if future.result() != 0 or not step.is_done():
-                    failed.add(step.name)
-                    logger.error("%s failed; see %s", step.name, os.path.join(log_dir, f"{step.name}.log"))
-                else:
-                    finished.add(step.name)
-                if on_finish is not None:
-                    on_finish()
-    return failed
+        return subprocess.run(list(command), env=dict(env), stdout=log, stderr=subprocess.STDOUT).returncode
