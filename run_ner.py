@@ -25,6 +25,10 @@ Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` (``pr
 ..., ``predict_avg_f1`` = mean over the non-English languages; ``accuracy`` is word-level tag accuracy),
 ``predictions/{eval,predict}_{lang}.jsonl`` (``{"id", "gold", "predicted"}`` with one tag per word, in file order),
 ``trainer_state.json`` (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
+
+``--average_checkpoints last_k:K|every:N`` saves and evaluates an average of checkpoints instead of the last weights,
+``--select_on english_dev`` the candidate with the best English validation F1 (``final_model.json``; see
+:mod:`xladjust.tasks.final_model`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.final_model import english_dev_sets, final_model_choice
 from xladjust.tasks.metrics import make_ner_compute_metrics, ner_scores
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.ner import NER_HUB_DATASET, NER_LABELS, REPAIR_POLICIES, load_ner_dataset, tokenize_and_align
@@ -160,6 +165,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         train_dataset = tokenize(train_examples, encode, data_args, training_args)
     encode = partial(encode_for_evaluation, tokenizer=tokenizer, max_length=data_args.max_seq_length)
     eval_sets = tokenize_eval_sets(eval_sets, encode, data_args, training_args)
+    english_dev = english_dev_sets(eval_sets, data_args, training_args, read, encode)
+    final_model = final_model_choice(training_args, english_dev, decode_ner, "f1")
     model = load_task_model(AutoModelForTokenClassification, model_args, NER_LABELS)
 
     # 3. Continual learning (optional) and the trainer.
@@ -174,6 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=make_ner_compute_metrics(NER_LABELS),
         preprocess_logits_for_metrics=predicted_ids,
         continual=continual,
+        final_model=final_model,
         model_card=task_model_card(
             "NER",
             ["token-classification", "wikiann"],

@@ -23,6 +23,10 @@ Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` (``ev
 ``predict_ru_accuracy``, ..., ``eval_avg_accuracy`` = mean over the non-English languages),
 ``predictions/{eval,predict}_{lang}.jsonl`` (``{"id", "gold", "predicted"}`` per example, in file order),
 ``trainer_state.json`` (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
+
+``--average_checkpoints last_k:K|every:N`` saves and evaluates an average of checkpoints instead of the last weights,
+``--select_on english_dev`` the candidate with the best English validation accuracy (``final_model.json``; see
+:mod:`xladjust.tasks.final_model`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.final_model import english_dev_sets, final_model_choice
 from xladjust.tasks.metrics import accuracy, nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.nli import NLI_HUB_DATASETS, NLI_LABELS, label_counts, load_nli_dataset
@@ -129,13 +134,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         train_examples, train_source = first_examples(train_examples, data_args.max_train_samples), stats.source
         logger.info("training labels: %s", label_counts(train_examples["label"]))
-    eval_sets = load_eval_sets(data_args, training_args, partial(read_xnli, cache_dir=model_args.cache_dir))
+    read = partial(read_xnli, cache_dir=model_args.cache_dir)
+    eval_sets = load_eval_sets(data_args, training_args, read)
 
-    # 2. Tokenise premise/hypothesis pairs; the model gets the 3-way head with the fixed label order.
+    # 2. Tokenise premise/hypothesis pairs (and the English validation set that --select_on chooses on); the model
+    #    gets the 3-way head with the fixed label order.
     tokenizer = load_tokenizer(model_args)
     encode = partial(encode_pairs, tokenizer=tokenizer, max_length=data_args.max_seq_length)
     train_dataset = tokenize(train_examples, encode, data_args, training_args) if train_examples else None
     eval_sets = tokenize_eval_sets(eval_sets, encode, data_args, training_args)
+    english_dev = english_dev_sets(eval_sets, data_args, training_args, read, encode)
+    final_model = final_model_choice(training_args, english_dev, decode_nli, "accuracy")
     model = load_task_model(AutoModelForSequenceClassification, model_args, NLI_LABELS)
 
     # 3. Continual learning (optional) and the trainer.
@@ -149,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=nli_compute_metrics,
         preprocess_logits_for_metrics=predicted_ids,
         continual=continual,
+        final_model=final_model,
         model_card=task_model_card(
             "NLI",
             ["text-classification", "xnli"],
