@@ -32,8 +32,10 @@ gradients, optimizer state, activations) on CPU, ``torch.cuda.max_memory_allocat
 alone (there is a hand-written floor for the paper's ``mse`` objective only), pairs/s, its CPU share and peak
 memory, medians over ``--repeats`` runs: ``mse`` (the paper: floor and step as above), ``frozen``,
 ``contrastive-linked``, ``contrastive-all``, ``contrastive-head`` (all negatives and the 2-layer projection head),
-``parameters`` (parameter-drift regulariser) and ``layers-8-12`` (hidden layers 8 and 12 of base; the same
-fractions, 3 and 4, of small's 4 layers).
+``parameters`` (parameter-drift regulariser), ``layers-8-12`` (hidden layers 8 and 12 of base; the same
+fractions, 3 and 4, of small's 4 layers), ``frozen-lower-half`` and ``frozen-embeddings`` (``--freeze``: the
+backward pass stops above the frozen layers, and their weights leave the optimizer). With ``mse`` among them, each
+line also gives its step time over mse's Trainer step.
 
     python benchmarks/bench_adjust.py                       # small and base on CPU (about 9-10 minutes if idle)
     python benchmarks/bench_adjust.py --configs small --steps 5 --repeats 1
@@ -99,6 +101,8 @@ OBJECTIVES: dict[str, tuple[ObjectiveSettings, bool]] = {
     ),
     "parameters": (ObjectiveSettings(regularization="parameters"), False),
     "layers-8-12": (ObjectiveSettings(), True),
+    "frozen-lower-half": (ObjectiveSettings(freeze=["lower_half"]), False),
+    "frozen-embeddings": (ObjectiveSettings(freeze=["embeddings"]), False),
 }
 
 
@@ -213,6 +217,7 @@ def build_setup(
     # The script's defaults (avg pooling, last layer, λ = 1) unless the objective says otherwise.
     settings = dataclasses.replace(method, layers=objective_layers(config, several))
     loss = AlignmentObjective(model, settings).to(device)
+    loss.frozen.freeze()  # as run_adjust.py: before the optimizer is built
     return Setup(model, loss, dataset, batches, collator)
 
 
@@ -539,11 +544,15 @@ def print_objectives(results: dict[str, dict[str, Any]]) -> None:
     if not rows:
         return
     header = f"{'config':7s} {'objective':18s} {'pairs/s':>9s} {'s/step':>9s} {'peak MB':>9s} {'CPU share':>10s}"
+    header += f" {'vs mse':>7s}"
     print("\n" + header + "\n" + "-" * len(header))
     for name, objective, row in rows:
         peak = f"{row['peak_mb']:9.0f}" if "peak_mb" in row else "-".rjust(9)
         share = statistics.median(row["cpu_share_reps"])
-        print(f"{name:7s} {objective:18s} {row['pairs_per_s']:9.2f} {row['s_per_step']:9.4f} {peak} {share:10.2f}")
+        mse = results[name].get("modes", {}).get("step", {}).get("s_per_step")
+        ratio = f"{row['s_per_step'] / mse:7.3f}" if mse else "-".rjust(7)
+        figures = f"{row['pairs_per_s']:9.2f} {row['s_per_step']:9.4f} {peak} {share:10.2f} {ratio}"
+        print(f"{name:7s} {objective:18s} {figures}")
 
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:

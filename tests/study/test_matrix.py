@@ -150,11 +150,11 @@ def test_methods_config_has_alignfreezes_strategies_and_the_final_model_variants
     steps = build_steps(load_config(str(CONFIGS / "methods.json")))
     by_name = {s.name: s for s in steps}
     assert len(by_name) == len(steps)  # no two steps share a name
-    frozen = by_name["adjust-frozen-lower-half-ru-seed2"]
+    frozen = by_name["adjust-adjusted-frozen-lower-half-ru-seed2"]
     assert values(frozen.args, "--freeze") == ["lower_half"] and frozen.output_dir.endswith(
-        "frozen-lower-half/ru/seed2"
+        "adjusted-frozen-lower-half/ru/seed2"
     )
-    assert by_name["xnli-frozen-lower-half-ru-seed2"].depends_on == [frozen.name]
+    assert by_name["xnli-adjusted-frozen-lower-half-ru-seed2"].depends_on == [frozen.name]
     during = by_name["ner-continual-frozen-lower-half-seed1"]
     assert values(during.args, "--align_freeze") == ["lower_half"] and during.depends_on == ["adjust-joint-seed1"]
     assert "--align_freeze" not in by_name["ner-continual-seed1"].args
