@@ -323,7 +323,9 @@ class TaskTrainer(XLTrainer):
 
     With ``continual``, every training micro-step adds ``align_weight × alignment + λ × regulariser`` computed on
     a fresh random batch of parallel pairs, and logs ``task_loss``, ``alignment_loss`` and
-    ``regularization_loss`` beside ``loss``.
+    ``regularization_loss`` beside ``loss``. With ``final_model`` (:mod:`xladjust.tasks.final_model`), snapshots are
+    taken during training (and travel in the checkpoints), and the weights saved at the end are an average of
+    checkpoints or the candidate chosen on English data.
     """
 
     def __init__(

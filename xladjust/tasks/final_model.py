@@ -1,9 +1,10 @@
 """Which weights a task run ends with: the last step's, an average of checkpoints, or the choice on English data.
 
 Schmidt et al. (ACL 2023, "Free Lunch: Robust Cross-Lingual Transfer via Model Checkpoint Averaging") show that
-averaging the weights of checkpoints taken during fine-tuning gives consistent zero-shot gains, and that a model
-chosen without target-language data must be chosen on the source language's development set. Two options of every
-task script (fields of :class:`~xladjust.tasks.arguments.TaskTrainingArguments`):
+averaging the weights of checkpoints taken during fine-tuning gives consistent zero-shot gains, and point out that
+choosing a checkpoint on target-language validation data, as earlier work often did, is not zero-shot transfer:
+without target-language labels the choice can only use the source language's. Two options of every task script
+(fields of :class:`~xladjust.tasks.arguments.TaskTrainingArguments`):
 
 - ``--average_checkpoints last_k:K``: the mean of the weights of the last ``K`` checkpoints the Trainer saved
   (``--save_strategy steps|epoch``; with ``--save_total_limit`` at least ``K``); ``every:N``: the mean of snapshots
@@ -377,7 +378,10 @@ def final_model_choice(
     """The :class:`FinalModel` of ``--average_checkpoints`` / ``--select_on`` (None without both, or without
     ``--do_train``: then the model is the given one)."""
     averaging = Averaging.parse(training_args.average_checkpoints)
-    if not training_args.do_train or (averaging is None and training_args.select_on is None):
+    if averaging is None and training_args.select_on is None:
+        return None
+    if not training_args.do_train:
+        logger.warning("--average_checkpoints and --select_on are ignored without --do_train")
         return None
     scorer = EnglishDevScorer(english_sets, decode, metric) if training_args.select_on is not None else None
     return FinalModel(averaging, scorer)
