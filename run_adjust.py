@@ -70,14 +70,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     checkpoint = run.checkpoint
     set_seed(training_args.seed)
 
-    # 1. Parallel data: read, align (eflomal, or SimAlign on the original encoder) where no alignment file is given,
-    #    filter, split off held-out pairs.
+    # 1. Parallel data: read, split off held-out pairs, keep the best-scored pairs (--filter_model), align (eflomal,
+    #    SimAlign on the original encoder, or a dictionary) where no alignment file is given, filter the links.
     with training_args.main_process_first(desc="reading and aligning parallel data"):
         corpora = load_parallel_corpora(
             data_args,
             training_args.seed,
             alignment_cache_dir=os.path.join(training_args.output_dir, "alignments"),
             aligner=build_aligner(data_args, model_args, training_args.device),
+            device=training_args.device,
         )
 
     # 2. Tokenise once: token ids, word→subword maps and links in subword-pooled word numbers.
@@ -112,13 +113,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     objective = AlignmentObjective(
         model, objective_settings, keep_reference=training_args.do_eval and held_out_dataset is not None
     )
+    objective.frozen.freeze()  # --freeze: out of the optimizer and of DDP before either is built
 
     adjustment_config = {
         "base_model": model_args.model_name_or_path,
         "languages": data_args.languages,
-        "data": {c.language: {"train": c.stats.as_dict(), "held_out": c.held_out_stats.as_dict()} for c in corpora},
+        "data": {c.language: c.report() for c in corpora},
         "parallel_data": asdict(data_args),
         "objective": objective_settings.as_dict(),
+        **({"frozen": objective.frozen.as_dict()} if objective.frozen else {}),
     }
     trainer = AlignmentTrainer(
         model=model,
@@ -134,12 +137,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             summary=(
                 f"`{model_args.model_name_or_path}` adjusted so that contextual vectors of aligned words in "
                 f"{', '.join(data_args.languages)} and English come closer (Cao et al. 2020; Efimov et al. 2023)."
+                + (f" Frozen during the adjustment: {objective.frozen.describe()}." if objective.frozen else "")
             ),
             base_model=model_args.model_name_or_path,
             languages=["en", *data_args.languages],
-            data=[f"{c.language}: {c.stats.pairs_used} pairs, {c.stats.links_used} word links" for c in corpora],
+            data=[c.describe() for c in corpora],
             tags=["cross-lingual-adjustment", "multilingual"],
-            settings={k: adjustment_config[k] for k in ("parallel_data", "objective")},
+            settings={
+                k: adjustment_config[k] for k in ("parallel_data", "objective", "frozen") if k in adjustment_config
+            },
             datasets=[data_args.parallel_dataset_name] if data_args.parallel_dataset_name else [],
         ),
     )
@@ -149,7 +155,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         write_held_out(corpora, os.path.join(training_args.output_dir, "heldout"))
 
     # 4. Held-out loss of the original encoder, training, held-out loss after.
-    results: dict[str, float] = {}
+    results: dict[str, float] = {key: value for c in corpora for key, value in c.metrics().items()}
+    if results:  # the pair filter's and the dictionary's counts
+        trainer.save_metrics("data", results)
     if training_args.do_eval and held_out_dataset is not None:
         results.update(trainer.evaluate_original(metric_key_prefix="eval_before"))
     if training_args.do_train:

@@ -57,6 +57,7 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.final_model import english_dev_sets, final_model_choice
 from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             rows_available=len(available),
             shuffled=data_args.shuffle_train_before_select,
         )
-    eval_sets = load_eval_sets(data_args, training_args, partial(read_belebele, cache_dir=model_args.cache_dir))
+    read = partial(read_belebele, cache_dir=model_args.cache_dir)
+    eval_sets = load_eval_sets(data_args, training_args, read)
 
     # 2. Four (passage, question + answer) pairs per question; the model scores each pair with one logit.
     tokenizer = load_tokenizer(model_args)
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     encode = partial(encode_choices, tokenizer=tokenizer, max_length=max_length)
     train_dataset = tokenize(train_examples, encode, data_args, training_args) if train_examples else None
     eval_sets = tokenize_eval_sets(eval_sets, encode, data_args, training_args)
+    # --select_on english_dev needs an English validation file: Belebele itself is a test set.
+    english_dev = english_dev_sets(eval_sets, data_args, training_args, read, encode)
+    final_model = final_model_choice(training_args, english_dev, decode_answers, "accuracy")
     model = load_task_model(AutoModelForMultipleChoice, model_args, ANSWER_LABELS)
 
     # 3. Continual learning (optional) and the trainer.
@@ -169,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=nli_compute_metrics,
         preprocess_logits_for_metrics=predicted_ids,
         continual=continual,
+        final_model=final_model,
         model_card=task_model_card(
             "multiple-choice reading comprehension",
             ["multiple-choice", "belebele"],

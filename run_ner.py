@@ -33,6 +33,10 @@ Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` (``pr
 ``predictions/{eval,predict}_{lang}.jsonl`` (``{"id", "gold", "predicted"}`` with one tag per word, in file order),
 ``trainer_state.json`` (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
 POS: ``predict_es_accuracy`` (words), ``predict_avg_accuracy``, and records with ``"metric": "word_accuracy"``.
+
+``--average_checkpoints last_k:K|every:N`` saves and evaluates an average of checkpoints instead of the last weights,
+``--select_on english_dev`` the candidate with the best English validation F1 (``final_model.json``; see
+:mod:`xladjust.tasks.final_model`).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.final_model import english_dev_sets, final_model_choice
 from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.ner import REPAIR_POLICIES, tokenize_and_align
@@ -200,6 +205,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         train_dataset = tokenize(train_examples, encode, data_args, training_args)
     encode = partial(encode_for_evaluation, tokenizer=tokenizer, max_length=data_args.max_seq_length, task=task)
     eval_sets = tokenize_eval_sets(eval_sets, encode, data_args, training_args)
+    decode = partial(decode_tags, task=task)
+    english_dev = english_dev_sets(eval_sets, data_args, training_args, read, encode)
+    final_model = final_model_choice(training_args, english_dev, decode, task.average_keys[0])
     model = load_task_model(AutoModelForTokenClassification, model_args, task.labels)
 
     # 3. Continual learning (optional) and the trainer.
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         compute_metrics=task.trainer_metrics,
         preprocess_logits_for_metrics=predicted_ids,
         continual=continual,
+        final_model=final_model,
         model_card=task_model_card(
             task.title,
             list(task.card_tags),
@@ -238,7 +247,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
         trainer.save_metrics("train_labels", balance.as_results())  # into all_results.json too
         results.update(balance.as_results())
-    decode = partial(decode_tags, task=task)
     results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=task.average_keys))
     trainer.publish(data_args.eval_languages)
     run.finish()

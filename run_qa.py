@@ -35,6 +35,11 @@ NAME being the canonical set name (``eval_xquad.es_f1``, ``eval_xquad.es_squad_f
 ``predictions/eval_{NAME}.jsonl`` (``{"id", "gold", "predicted", "exact_match", "f1", "squad_exact_match",
 "squad_f1"}`` per question, in file order, for significance tests); ``trainer_state.json``
 (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
+
+``--average_checkpoints last_k:K|every:N`` saves and evaluates an average of checkpoints instead of the last weights,
+``--select_on english_dev`` the candidate with the best F1 on the English-only sets of ``--eval_sets`` (context and
+question in English, e.g. ``mlqa.en.en:validation`` or ``en=dev.json``; ``final_model.json``; see
+:mod:`xladjust.tasks.final_model`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from xladjust.tasks.arguments import TaskTrainingArguments
 from xladjust.tasks.cards import card_evaluations, describe_data, task_model_card
 from xladjust.tasks.eval_sets import EvalSet, first_examples, select_training_examples, tokenize
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.final_model import final_model_choice
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
 from xladjust.tasks.qa import data as qa_data
 from xladjust.tasks.qa.features import (
@@ -329,6 +335,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         features = tokenize(eval_set.examples, encode, data_args, training_args)
         model_inputs = features.remove_columns(list(EVAL_BOOKKEEPING_COLUMNS))
         eval_sets[i] = dataclasses.replace(eval_set, windows=features, features=model_inputs)
+    decode = partial(decode_qa, n_best_size=data_args.n_best_size, max_answer_length=data_args.max_answer_length)
+    english_only = [s for s in eval_sets if {s.spec.context_language, s.spec.question_language} == {"en"}]
+    final_model = final_model_choice(training_args, english_only, decode, "f1")  # --select_on: English-only sets
     model = load_task_model(AutoModelForQuestionAnswering, model_args, QA_LABELS)
 
     # 3. Continual learning (optional) and the trainer.
@@ -339,6 +348,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         train_dataset=train_dataset,
         processing_class=tokenizer,
         continual=continual,
+        final_model=final_model,
         model_card=task_model_card(
             "extractive QA",
             ["question-answering", "squad", "xquad", "mlqa"],
@@ -362,7 +372,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if training_args.do_train:
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
     if eval_sets:
-        decode = partial(decode_qa, n_best_size=data_args.n_best_size, max_answer_length=data_args.max_answer_length)
         results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=()))
         add_zero_shot_average(trainer, eval_sets, results)
         save_answers(trainer, eval_sets)

@@ -38,6 +38,10 @@ Outputs in ``--output_dir``: the model and tokenizer, ``all_results.json`` (``ev
 ``predict_ru_accuracy``, ..., ``eval_avg_accuracy`` = mean over the non-English languages),
 ``predictions/{eval,predict}_{lang}.jsonl`` (``{"id", "gold", "predicted"}`` per example, in file order),
 ``trainer_state.json`` (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
+
+``--average_checkpoints last_k:K|every:N`` saves and evaluates an average of checkpoints instead of the last weights,
+``--select_on english_dev`` the candidate with the best English validation accuracy (``final_model.json``; see
+:mod:`xladjust.tasks.final_model`).
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from xladjust.tasks.eval_sets import (
     tokenize_eval_sets,
 )
 from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.final_model import english_dev_sets, final_model_choice
 from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import nli_compute_metrics
 from xladjust.tasks.models import load_task_model, load_tokenizer, setup_continual_learning
@@ -159,13 +164,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows_available=len(available),
             shuffled=data_args.shuffle_train_before_select,
         )
-    eval_sets = load_eval_sets(data_args, training_args, partial(task.read_eval, cache_dir=model_args.cache_dir))
+    read = partial(task.read_eval, cache_dir=model_args.cache_dir)
+    eval_sets = load_eval_sets(data_args, training_args, read)
 
-    # 2. Tokenise the texts (premise/hypothesis, a sentence pair, a sentence); the head has the task's label order.
+    # 2. Tokenise the texts (premise/hypothesis, a sentence pair, a sentence; and the English validation set that
+    #    --select_on chooses on); the head has the task's label order.
     tokenizer = load_tokenizer(model_args)
     encode = partial(encode_texts, tokenizer=tokenizer, max_length=data_args.max_seq_length, columns=task.text_columns)
     train_dataset = tokenize(train_examples, encode, data_args, training_args) if train_examples else None
     eval_sets = tokenize_eval_sets(eval_sets, encode, data_args, training_args)
+    decode = partial(decode_labels, labels=task.labels)
+    english_dev = english_dev_sets(eval_sets, data_args, training_args, read, encode)
+    final_model = final_model_choice(training_args, english_dev, decode, "accuracy")
     model = load_task_model(AutoModelForSequenceClassification, model_args, task.labels)
 
     # 3. Continual learning (optional) and the trainer.
@@ -179,6 +189,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         compute_metrics=nli_compute_metrics,
         preprocess_logits_for_metrics=predicted_ids,
         continual=continual,
+        final_model=final_model,
         model_card=task_model_card(
             task.title,
             list(task.card_tags),
@@ -203,7 +214,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
         trainer.save_metrics("train_labels", balance.as_results())  # into all_results.json too
         results.update(balance.as_results())
-    decode = partial(decode_labels, labels=task.labels)
     results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=("accuracy",)))
     trainer.publish(data_args.eval_languages)
     run.finish()

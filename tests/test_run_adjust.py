@@ -26,6 +26,7 @@ STAT_KEYS = {
     "pairs_read",
     "pairs_used",
     "pairs_dropped_too_long",
+    "pairs_dropped_low_score",
     "pairs_dropped_no_links",
     "links_used",
     "links_dropped_not_one_to_one",

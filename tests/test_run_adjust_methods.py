@@ -54,6 +54,7 @@ def test_defaults_are_the_paper_and_are_recorded(tiny_bert, tmp_path):
         "word_pooling": "avg",
         "include_cls_sep": True,
         "regularization_weight": 1.0,
+        "freeze": [],
     }
 
 
@@ -230,3 +231,144 @@ def test_two_processes_average_the_projection_heads_gradients(tiny_bert, tmp_pat
             torch.testing.assert_close(two[key], tensor, rtol=1e-4, atol=1e-6, msg=f"{name}: {key}")
     moved = load_file(tmp_path / "one" / "model.safetensors")["encoder.layer.0.attention.self.query.weight"]
     assert not torch.equal(moved, initial["encoder.layer.0.attention.self.query.weight"])
+
+
+def test_frozen_layers_stay_bit_identical_and_never_reach_the_optimizer(tiny_bert, tmp_path, monkeypatch):
+    trainers = []
+
+    class Recording(run_adjust.AlignmentTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trainers.append(self)
+
+    monkeypatch.setattr(run_adjust, "AlignmentTrainer", Recording)
+    output = tmp_path / "out"
+    adjust_es(tiny_bert, output, "--max_steps", "3", "--freeze", "embeddings", "lower_half", *HELD_OUT)
+    initial, adjusted = load_file(tiny_bert / "model.safetensors"), load_file(output / "model.safetensors")
+    frozen = [k for k in adjusted if k.startswith(("embeddings.", "encoder.layer.0."))]
+    assert len(frozen) == 21  # 5 embedding tensors + 16 of one layer
+    for key in frozen:
+        assert torch.equal(adjusted[key], initial[key]), key
+    trained = [k for k in adjusted if k.startswith("encoder.layer.1.")]
+    assert all(not torch.equal(adjusted[k], initial[k]) for k in trained if k.endswith("weight"))
+    trainer = trainers[0]
+    in_optimizer = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    named = dict(trainer.model.named_parameters())
+    assert not any(id(named[k]) in in_optimizer for k in frozen)
+    assert all(id(named[k]) in in_optimizer for k in trained)
+    config = json.loads((output / "adjustment_config.json").read_text())
+    assert config["objective"]["freeze"] == ["embeddings", "lower_half"]
+    assert config["frozen"]["layers"] == [0] and config["frozen"]["embeddings"] is True
+    assert 0 < config["frozen"]["frozen_parameters"] < config["frozen"]["total_parameters"]
+    card = (output / "README.md").read_text()
+    assert "Frozen during the adjustment: the embeddings and layer 0 of 2." in card
+    assert json.loads((output / "run.json").read_text())["settings"]["freeze"] == ["embeddings", "lower_half"]
+
+
+def test_two_processes_with_frozen_layers_equal_one_process(tiny_bert, tmp_path):
+    """DDP with frozen parameters (requires_grad off, so outside its reducer): one SGD step of 2 processes × 2
+    pairs equals one process accumulating 2 × 2 pairs, and the frozen tensors are bit-identical."""
+    model = tmp_path / "no-dropout"
+    AutoModel.from_pretrained(tiny_bert, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0).save_pretrained(
+        model
+    )
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(model)
+    common = adjust_args(
+        model,
+        tmp_path / "unused",
+        ["es"],
+        True,
+        "--do_train",
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "2",
+        "--optim",
+        "sgd",
+        "--learning_rate",
+        "0.1",
+        "--lr_scheduler_type",
+        "constant",
+        "--warmup_steps",
+        "0",
+        "--train_sampling_strategy",
+        "sequential",
+        "--freeze",
+        "upper_half",
+    )
+    common = [word for word in common if word != str(tmp_path / "unused")]
+    common.remove("--output_dir")
+    result = launch(TORCHRUN, "run_adjust.py", [*common, "--output_dir", str(tmp_path / "two")])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run_adjust.main([*common, "--output_dir", str(tmp_path / "one"), "--gradient_accumulation_steps", "2"])
+    initial = load_file(model / "model.safetensors")
+    two, one = load_file(tmp_path / "two" / "model.safetensors"), load_file(tmp_path / "one" / "model.safetensors")
+    for key, tensor in one.items():
+        torch.testing.assert_close(two[key], tensor, rtol=1e-4, atol=1e-6, msg=key)
+        if key.startswith("encoder.layer.1."):
+            assert torch.equal(two[key], initial[key]) and torch.equal(tensor, initial[key]), key
+    assert not torch.equal(one["encoder.layer.0.output.dense.weight"], initial["encoder.layer.0.output.dense.weight"])
+
+
+ES_EN_DICTIONARY = """gato cat
+casa house
+perro dog
+libro book
+agua water
+fría cold
+ciudad city
+hermano brother
+madre mother
+Sol sun
+el the
+new york nueva york
+"""
+
+
+def test_dictionary_aligner_links_writes_and_reuses_its_alignments(tiny_bert, tmp_path, caplog):
+    dictionary = tmp_path / "es-en.txt"
+    dictionary.write_text(ES_EN_DICTIONARY, encoding="utf-8")
+    output = tmp_path / "out"
+    args = adjust_args(tiny_bert, output, ["es"], False, "--do_train", "--max_steps", "1")
+    args += ["--aligner", "dictionary", "--dictionary_files", f"es={dictionary}"]
+    results = run_adjust.main(args)
+    meta = json.loads((output / "alignments" / "es-en.json").read_text())
+    assert meta["aligner"] == "dictionary" and meta["dictionary_sha256"]
+    texts = (output / "alignments" / "es-en.txt").read_text().splitlines()
+    links = dict(zip(texts, (output / "alignments" / "es-en.align").read_text().splitlines(), strict=True))
+    # The dictionary's links, before any filter: el-the, gato-cat; "Sol sun" case-folded; nothing for "amarillo".
+    assert links["el gato come pescado . ||| the cat eats fish ."] == "0-0 1-1"
+    assert links["el sol es amarillo . ||| the sun is yellow ."] == "0-0 1-1"
+    config = json.loads((output / "adjustment_config.json").read_text())
+    assert config["data"]["es"]["dictionary"] == {
+        "lines": 12,
+        "entries": 11,
+        "multi_word_skipped": 1,
+        "repeated_skipped": 0,
+    }
+    assert config["data"]["es"]["train"]["links_used"] > 0
+    assert results["dictionary_es_entries"] == 11 and results["dictionary_es_multi_word_skipped"] == 1
+    all_results = json.loads((output / "all_results.json").read_text())
+    assert all_results["dictionary_es_entries"] == 11
+    assert "links from a dictionary of 11 entries" in (output / "README.md").read_text()
+    caplog.clear()
+    with caplog.at_level("INFO", logger="xladjust"):
+        run_adjust.main(args + ["--overwrite_output_dir"])
+    assert "reusing the dictionary alignments" in caplog.text
+
+
+def test_pair_filter_keeps_the_best_half_and_leaves_the_held_out_pairs_alone(tiny_bert, tmp_path):
+    plain, filtered = tmp_path / "plain", tmp_path / "filtered"
+    adjust_es(tiny_bert, plain, "--max_steps", "1", *HELD_OUT)
+    results = adjust_es(
+        tiny_bert, filtered, "--max_steps", "1", *HELD_OUT, "--filter_model", str(tiny_bert), "--filter_keep", "0.5"
+    )
+    for name in ("es-en.txt", "es-en.align"):
+        assert (filtered / "heldout" / name).read_text() == (plain / "heldout" / name).read_text()
+    assert (filtered / "alignments" / "es-en.scores.json").exists()
+    config = json.loads((filtered / "adjustment_config.json").read_text())
+    assert config["data"]["es"]["filter"]["pairs_scored"] == 11 and config["data"]["es"]["filter"]["pairs_kept"] == 6
+    assert config["data"]["es"]["train"]["pairs_dropped_low_score"] == 5
+    assert results["filter_es_pairs_kept"] == 6 and "filter_es_score_p90" in results
+    assert json.loads((filtered / "data_results.json").read_text())["filter_es_pairs_scored"] == 11
+    assert json.loads((filtered / "run.json").read_text())["settings"]["filter_model"]["sha256"]

@@ -9,7 +9,7 @@ import pytest
 from huggingface_hub import ModelCard
 
 import run_belebele
-from tests.builders import CONTINUAL, belebele_args, read_jsonl
+from tests.builders import BELEBELE, CONTINUAL, belebele_args, read_jsonl
 from xladjust.cli import run_main
 from xladjust.study.results import score_records
 from xladjust.tasks.multiple_choice import ANSWER_LABELS
@@ -91,3 +91,27 @@ def test_user_mistakes_end_with_a_clear_message_and_status_2(tiny_bert, tmp_path
         run_main(lambda: run_belebele.main(argv))
     err = capsys.readouterr().err
     assert info.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_checkpoint_averaging_and_english_only_selection(tiny_bert, tmp_path):
+    """The final-model options of every task script: snapshots averaged, and the choice made on an English
+    validation file only (Belebele itself has a test split only)."""
+    output = tmp_path / "out"
+    english_dev = str(BELEBELE / "eng_Latn.jsonl")
+    results = run_belebele.main(
+        belebele_args(tiny_bert, output, ("en", "es"), "--do_train", "--do_eval", "--max_steps", "2")
+        + ["--validation_files", f"en={english_dev}", f"es={english_dev}"]
+        + ["--average_checkpoints", "every:1", "--select_on", "english_dev"]
+    )
+    record = json.loads((output / "final_model.json").read_text())
+    assert results["final_model"] in {"average", "last", "snapshot-1", "snapshot-2"}
+    assert results["final_model_averaged"] == 2 and record["chosen"] == results["final_model"]
+    assert record["metric"] == "en_accuracy" and {c["name"] for c in record["candidates"]} >= {"average", "last"}
+    with pytest.raises(SystemExit) as info:  # no English validation file: Belebele's Hub copy is a test set
+        run_main(
+            lambda: run_belebele.main(
+                belebele_args(tiny_bert, tmp_path / "hub", ("en",), "--do_train", "--do_predict", "--max_steps", "1")
+                + ["--select_on", "english_dev"]
+            )
+        )
+    assert info.value.code == 2

@@ -299,6 +299,49 @@ def test_killed_continual_learning_resumes_to_the_uninterrupted_result(no_dropou
     assert_killed_and_resumed_equals_uninterrupted(run_xnli.main, args_for, tmp_path, steps=4)
 
 
+def test_killed_adjustment_with_frozen_layers_resumes_to_the_uninterrupted_result(no_dropout_bert, tmp_path):
+    def args_for(output: Path) -> list[str]:
+        return adjust_args(
+            no_dropout_bert, output, ["es"], True, *SCHEDULE, "--max_steps", "5", "--freeze", "lower_half"
+        )
+
+    assert_killed_and_resumed_equals_uninterrupted(run_adjust.main, args_for, tmp_path, steps=5)
+    initial, killed = (
+        load_file(no_dropout_bert / "model.safetensors"),
+        load_file(tmp_path / "killed" / "model.safetensors"),
+    )
+    assert all(torch.equal(killed[k], initial[k]) for k in killed if k.startswith("encoder.layer.0."))
+
+
+def test_killed_run_with_snapshot_averaging_and_selection_resumes_to_the_uninterrupted_result(
+    no_dropout_bert, tmp_path
+):
+    """The snapshots' running sum, their English scores and the best one's weights travel in the checkpoints."""
+
+    def args_for(output: Path) -> list[str]:
+        return xnli_args(
+            no_dropout_bert,
+            output,
+            *SCHEDULE,
+            "--max_steps",
+            "5",
+            "--learning_rate",
+            "1e-2",
+            "--eval_languages",
+            "en",
+            "es",
+            "--average_checkpoints",
+            "every:1",
+            "--select_on",
+            "english_dev",
+        )
+
+    assert_killed_and_resumed_equals_uninterrupted(run_xnli.main, args_for, tmp_path, steps=5)
+    straight, killed = (json.loads((tmp_path / n / "final_model.json").read_text()) for n in ("straight", "killed"))
+    assert killed["averaged_steps"] == [1, 2, 3, 4, 5] and killed["chosen"] == straight["chosen"]
+    assert [c["score"] for c in killed["candidates"]] == pytest.approx([c["score"] for c in straight["candidates"]])
+
+
 def test_a_broken_record_is_an_error_unless_overwritten(tiny_bert, tmp_path, capsys):
     output = tmp_path / "out"
     output.mkdir()

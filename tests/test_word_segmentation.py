@@ -26,10 +26,10 @@ from transformers import PreTrainedTokenizer
 from run_ner import decode_tags, encode_for_evaluation
 from tests.tiny_families import TOKENIZER_FAMILIES, load_family
 from xladjust.adjust.features import build_alignment_dataset, build_alignment_datasets, tokenize_pairs
-from xladjust.analysis.sentence_encoding import tokenize_sentences
 from xladjust.analysis.word_vectors import encode_pairs
 from xladjust.data.gettext_corpus import collect_language
 from xladjust.data.parallel import AlignedPair, CorpusStats, LanguageCorpus
+from xladjust.data.sentence_encoding import tokenize_sentences
 from xladjust.errors import InputError
 from xladjust.tasks.eval_sets import EvalSet
 from xladjust.tasks.ner import IGNORE_INDEX, NER_LABELS, tokenize_and_align

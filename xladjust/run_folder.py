@@ -17,9 +17,10 @@ A rerun into a folder holding a ``run.json`` (see :func:`start_run`):
   against its corpus) and starts from scratch.
 
 Settings are every field of the script's own argument dataclasses except :data:`IGNORED_SETTINGS`, plus the
-:data:`TRAINING_SETTINGS` of ``TrainingArguments`` and the number of processes. Arguments in :data:`PATH_SETTINGS`
-that name an existing file or folder are replaced by a content fingerprint (see :func:`fingerprint`), so the same
-path with other content is another run, and the same content elsewhere is the same run.
+:data:`TRAINING_SETTINGS` of ``TrainingArguments`` (and the fields a subclass names in its ``result_settings()``)
+and the number of processes. Arguments in :data:`PATH_SETTINGS` that name an existing file or folder are replaced by
+a content fingerprint (see :func:`fingerprint`), so the same path with other content is another run, and the same
+content elsewhere is the same run.
 
 ``run.json`` is written by :func:`xladjust.io.write_json`: whole or not at all, strict JSON.
 """
@@ -114,6 +115,10 @@ PATH_SETTINGS = frozenset(
         "align_parallel_file",
         "align_alignment_file",
         "align_dataset_name",
+        "dictionary_files",
+        "align_dictionary_files",
+        "filter_model",
+        "align_filter_model",
         "models",
         "tatoeba_dir",
         "runs_dir",
@@ -199,7 +204,8 @@ def collect_settings(arguments: Sequence[Any], output_dir: str | None = None) ->
         is_training = hasattr(group, "get_process_log_level")  # a TrainingArguments
         values = dataclasses.asdict(group) if dataclasses.is_dataclass(group) else dict(group)
         if is_training:
-            values = {name: values[name] for name in TRAINING_SETTINGS if name in values}
+            names = [*TRAINING_SETTINGS, *(group.result_settings() if hasattr(group, "result_settings") else ())]
+            values = {name: values[name] for name in names if name in values}
             values["processes"] = group.world_size
         for name, value in values.items():
             if name in IGNORED_SETTINGS or name.startswith("_"):
@@ -328,14 +334,21 @@ def _wait_for_everyone() -> None:
 def last_complete_checkpoint(folder: str) -> str | None:
     """The newest ``checkpoint-N`` that was saved whole. The Trainer writes a checkpoint's ``trainer_state.json``
     last, so a process killed while saving leaves a folder without it (or with half of it): that one is skipped."""
+    complete = complete_checkpoints(folder)
+    return complete[-1][1] if complete else None
+
+
+def complete_checkpoints(folder: str) -> list[tuple[int, str]]:
+    """``(step, path)`` of every ``checkpoint-N`` saved whole (see :func:`last_complete_checkpoint`), by step."""
     numbered = [p for p in glob.glob(os.path.join(folder, "checkpoint-*")) if p.rsplit("-", 1)[-1].isdigit()]
-    for path in sorted(numbered, key=lambda p: int(p.rsplit("-", 1)[-1]), reverse=True):
+    complete = []
+    for path in sorted(numbered, key=lambda p: int(p.rsplit("-", 1)[-1])):
         try:
             json.loads(Path(path, "trainer_state.json").read_text(encoding="utf-8"))
-            return path
+            complete.append((int(path.rsplit("-", 1)[-1]), path))
         except (OSError, json.JSONDecodeError):
-            logger.warning("%s was not saved completely (killed while saving?): not resumed from", path)
-    return None
+            logger.warning("%s was not saved completely (killed while saving?): left out", path)
+    return complete
 
 
 def clear_folder(folder: str, has_record: bool) -> None:

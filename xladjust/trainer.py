@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -25,6 +25,9 @@ from xladjust.cli import format_duration
 from xladjust.errors import InputError
 from xladjust.io import atomic_path, strict, write_json, write_text
 from xladjust.model_card import ModelCardInfo, render_model_card
+
+if TYPE_CHECKING:  # the task modules import this one
+    from xladjust.tasks.final_model import FinalModel
 
 logger = logging.getLogger(__name__)
 
@@ -126,21 +129,31 @@ class XLTrainer(Trainer):
 
     def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
         # Written before the Trainer's files, so that a checkpoint with trainer_state.json is complete.
-        if self.loss_head is not None and self.args.should_save:
+        if self.args.should_save:
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            os.makedirs(folder, exist_ok=True)
-            state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.loss_head.state_dict().items()}
-            with atomic_path(os.path.join(folder, LOSS_HEAD_FILE)) as temporary:
-                save_file(state, str(temporary))
+            self.save_checkpoint_extras(folder)
         super()._save_checkpoint(model, trial)
+
+    def save_checkpoint_extras(self, folder: str) -> None:
+        """What a checkpoint holds besides the Trainer's files: here the loss head."""
+        if self.loss_head is None:
+            return
+        os.makedirs(folder, exist_ok=True)
+        state = {name: tensor.detach().cpu().contiguous() for name, tensor in self.loss_head.state_dict().items()}
+        with atomic_path(os.path.join(folder, LOSS_HEAD_FILE)) as temporary:
+            save_file(state, str(temporary))
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
         super()._load_from_checkpoint(resume_from_checkpoint, model)
+        self.load_checkpoint_extras(resume_from_checkpoint)
+
+    def load_checkpoint_extras(self, folder: str) -> None:
+        """The counterpart of :meth:`save_checkpoint_extras`, on resume."""
         if self.loss_head is None:
             return
-        path = os.path.join(resume_from_checkpoint, LOSS_HEAD_FILE)
+        path = os.path.join(folder, LOSS_HEAD_FILE)
         if not os.path.isfile(path):
             raise InputError(f"has no {LOSS_HEAD_FILE}: it was not written with this projection head", path)
         self.loss_head.load_state_dict(load_file(path, device=str(self.args.device)))
@@ -203,15 +216,21 @@ class XLTrainer(Trainer):
     def train_and_save(
         self, checkpoint: str | None, samples: int, samples_key: str = "train_samples"
     ) -> dict[str, float]:
-        """The tail every script shares: train (resuming from ``checkpoint``), save the model and tokenizer, the
-        train metrics (with ``samples_key``: the size of the training set) and the state."""
+        """The tail every script shares: train (resuming from ``checkpoint``), choose the final weights
+        (:meth:`choose_final_model`), save the model and tokenizer, the train metrics (with ``samples_key``: the size
+        of the training set) and the state."""
         train_result = self.train(resume_from_checkpoint=checkpoint)
+        final = self.choose_final_model()
         self.save_model()
-        metrics = {**train_result.metrics, samples_key: samples}
+        metrics = {**train_result.metrics, **final, samples_key: samples}
         self.log_metrics("train", metrics)
         self.save_metrics("train", metrics)
         self.save_state()
         return metrics
+
+    def choose_final_model(self) -> dict[str, Any]:
+        """After training: the weights to save instead of the last ones (none here), and what to record of them."""
+        return {}
 
     def publish(self, languages: Sequence[str]) -> None:
         """Push to the Hub with the model card (language tags: English and ``languages``), or write the card only."""
@@ -340,17 +359,56 @@ class TaskTrainer(XLTrainer):
 
     With ``continual``, every training micro-step adds ``align_weight × alignment + λ × regulariser`` computed on
     a fresh random batch of parallel pairs, and logs ``task_loss``, ``alignment_loss`` and
-    ``regularization_loss`` beside ``loss``.
+    ``regularization_loss`` beside ``loss``. With ``final_model`` (:mod:`xladjust.tasks.final_model`), snapshots are
+    taken during training (and travel in the checkpoints), and the weights saved at the end are an average of
+    checkpoints or the candidate chosen on English data.
     """
 
-    def __init__(self, *args: Any, continual: ContinualAlignment | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        continual: ContinualAlignment | None = None,
+        final_model: FinalModel | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.continual = continual
+        self.final_model = final_model
+        if final_model is not None:
+            final_model.bind(self)
+        if (
+            continual is not None
+            and continual.objective.frozen
+            and (self.is_fsdp_enabled or self.args.gradient_checkpointing)
+        ):
+            # Both re-run or re-wire the encoder's parameters outside the objective's forward, where the frozen ones
+            # would get the alignment gradient after all (xladjust/adjust/freezing.py).
+            raise InputError("--align_freeze does not work with FSDP or --gradient_checkpointing")
         if continual is not None:
             continual.objective.to(self.args.device)
             self.loss_head = continual.objective.projection
             continual.attach(self.model)
         self._draw_step, self._draws = -1, 0
+
+    def save_checkpoint_extras(self, folder: str) -> None:
+        super().save_checkpoint_extras(folder)
+        if self.final_model is not None:
+            self.final_model.save(folder)
+
+    def load_checkpoint_extras(self, folder: str) -> None:
+        super().load_checkpoint_extras(folder)
+        if self.final_model is not None:
+            self.final_model.load(folder)
+
+    def choose_final_model(self) -> dict[str, Any]:
+        """``--average_checkpoints`` / ``--select_on``: the chosen weights into the model, recorded in the card."""
+        if self.final_model is None:
+            return {}
+        metrics = self.final_model.choose()
+        if self.model_card is not None:
+            self.model_card.summary += " " + self.final_model.describe(metrics)
+            self.model_card.settings["final_model"] = metrics
+        return metrics
 
     def compute_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None

@@ -21,9 +21,11 @@ from transformers import (
 )
 
 import run_ner
-from tests.builders import CONTINUAL, NER, continual_for, ner_args, read_jsonl
+from tests.builders import CONTINUAL, NER, PARALLEL, continual_for, ner_args, read_jsonl
 from tests.launch import TORCHRUN, launch
 from tests.tiny_models import FIXTURES
+from xladjust.adjust.continual import ContinualLearningArguments, build_continual_alignment
+from xladjust.errors import InputError
 from xladjust.tasks.ner import read_ner_file, tokenize_and_align
 from xladjust.trainer import TaskTrainer
 
@@ -189,10 +191,12 @@ def test_two_processes_with_continual_learning(tiny_bert, tmp_path):
         assert len({tuple(r["predicted"]) for r in two}) > 2  # not all alike, so a shuffle would show
 
 
-def test_two_processes_equal_one_process_with_the_same_global_batches(no_dropout_bert, tmp_path):
+@pytest.mark.parametrize("frozen", [[], ["--align_freeze", "lower_half"]], ids=["all-layers", "align-freeze"])
+def test_two_processes_equal_one_process_with_the_same_global_batches(no_dropout_bert, tmp_path, frozen):
     """2 processes × 4 sentences = 1 process × 2 accumulated micro-batches of 4: the same task batches (sequential
     sampling) and, by the global micro-batch number, the same alignment draws; so the same training up to the
-    order of floating-point sums. The alignment forward runs inside DDP's forward (ContinualAlignment.attach)."""
+    order of floating-point sums. The alignment forward runs inside DDP's forward (ContinualAlignment.attach), also
+    when --align_freeze switches the frozen layers' gradients off for its duration."""
     common = [
         "--do_train",
         "--eval_languages",
@@ -214,6 +218,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batches(no_dropout
         "--align_weight",
         "1.0",
         *CONTINUAL,
+        *frozen,
     ]
     two, one = tmp_path / "two", tmp_path / "one"
     result = launch(TORCHRUN, "run_ner.py", ner_args(no_dropout_bert, two, *common))
@@ -239,3 +244,26 @@ def test_two_processes_equal_one_process_with_the_same_global_batches(no_dropout
         before = start.get(key.removeprefix("bert."))
         moved += before is not None and not torch.equal(tensor, before)
     assert moved > 10  # the encoder was trained
+
+
+def test_the_pool_takes_a_dictionary_and_the_pair_filter(tiny_bert, tmp_path):
+    dictionary = tmp_path / "en-es.txt"
+    dictionary.write_text("cat gato\nhouse casa\ndog perro\nthe el\nwater agua\nbook libro\n", encoding="utf-8")
+    args = ContinualLearningArguments(
+        align_languages=["es"],
+        align_parallel_file=[str(PARALLEL / "es-en.txt")],
+        align_aligner="dictionary",
+        align_dictionary_files=[str(tmp_path / "en-{lang}.txt")],
+        align_filter_model=str(tiny_bert),
+        align_filter_keep=0.5,
+        align_batch_size=2,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    continual = build_continual_alignment(args, AutoModel.from_pretrained(tiny_bert), tokenizer, 0, str(tmp_path))
+    assert json.loads((tmp_path / "alignments" / "es-en.json").read_text())["aligner"] == "dictionary"
+    scores = json.loads((tmp_path / "alignments" / "es-en.scores.json").read_text())["scores"]
+    assert len(scores) == 14 and 0 < len(continual.pool) <= 7  # the best half, less pairs left without a link
+    with pytest.raises(InputError, match="--align_aligner dictionary and --align_dictionary_files go together"):
+        ContinualLearningArguments(align_aligner="dictionary")
+    with pytest.raises(InputError, match="--align_filter_model needs one of --align_filter_keep"):
+        ContinualLearningArguments(align_filter_model="m")

@@ -43,6 +43,7 @@ VARIANTS = {
     "no-regulariser": ["--regularization", "none"],
     "layers": ["--layers", "1", "2"],
     "layer-alias": ["--layer", "1"],
+    "frozen-layers": ["--freeze", "embeddings", "0", "--regularization", "parameters"],
 }
 
 
@@ -97,6 +98,11 @@ def test_the_twin_has_every_setting_with_the_same_default_help_and_choices():
         "align_weight",
         "align_batch_size",
         "align_max_pairs",
+        "align_aligner",
+        "align_dictionary_files",
+        "align_filter_model",
+        "align_filter_keep",
+        "align_filter_min_score",
     }
 
 
@@ -142,6 +148,8 @@ def test_the_layer_alias_resolves_the_same_way_in_both():
     [
         (["--temperature", "0"], "--{}temperature must be > 0"),
         (["--regularization_weight", "-1"], "--{}regularization_weight must be >= 0"),
+        (["--freeze", "lower"], "--{}freeze 'lower': expected embeddings, lower_half, upper_half"),
+        (["--freeze", "3-1"], "--{}freeze '3-1': the range ends before it starts"),
     ],
 )
 def test_a_bad_value_names_the_flag_as_typed(options, message):

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from xladjust.analysis.retrieval import (
-    mean_pool,
     nearest_neighbours,
     sentence_retrieval_accuracy,
     word_retrieval_p_at_1,
 )
+from xladjust.data.sentence_encoding import mean_pool
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int = 32) -> np.ndarray:

@@ -119,7 +119,7 @@ def test_the_shipped_configs_load_and_keep_the_manifest_format():
     assert paper.as_dict() == json.loads((CONFIGS / "paper.json").read_text())  # the manifest's "config" entry
     assert paper.xsr is not None and paper.tasks["qa"].eval_flag == "--eval_sets"
     counts = {name: len(build_steps(load_config(CONFIGS / f"{name}.json"))) for name in ("paper", "methods")}
-    assert counts == {"paper": 165, "methods": 525}
+    assert counts == {"paper": 165, "methods": 690}
     data_size = load_config(CONFIGS / "data_size.json", output_dir="elsewhere")
     assert data_size.as_dict()["output_dir"] == "elsewhere" and "extends" not in data_size.as_dict()
     assert data_size.as_dict()["adjust"] == paper.as_dict()["adjust"]

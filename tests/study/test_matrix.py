@@ -144,6 +144,35 @@ def test_methods_config_adds_encoder_variants():
     assert not any(flag in plain for words in METHODS.values() for flag in words if flag.startswith("--"))
 
 
+def test_methods_config_has_alignfreezes_strategies_and_the_final_model_variants():
+    """AlignFreeze's three strategies (before: adjusted; during: continual; before with the lower half frozen) and
+    the task-side variants, which run adjusted's own encoder with their task_args."""
+    steps = build_steps(load_config(str(CONFIGS / "methods.json")))
+    by_name = {s.name: s for s in steps}
+    assert len(by_name) == len(steps)  # no two steps share a name
+    frozen = by_name["adjust-adjusted-frozen-lower-half-ru-seed2"]
+    assert values(frozen.args, "--freeze") == ["lower_half"] and frozen.output_dir.endswith(
+        "adjusted-frozen-lower-half/ru/seed2"
+    )
+    assert by_name["xnli-adjusted-frozen-lower-half-ru-seed2"].depends_on == [frozen.name]
+    during = by_name["ner-continual-frozen-lower-half-seed1"]
+    assert values(during.args, "--align_freeze") == ["lower_half"] and during.depends_on == ["adjust-joint-seed1"]
+    assert "--align_freeze" not in by_name["ner-continual-seed1"].args
+    for variant, options in {
+        "adjusted-avg": {"--average_checkpoints": "every:500"},
+        "adjusted-select-en": {"--average_checkpoints": "every:500", "--select_on": "english_dev"},
+    }.items():
+        for task in ("xnli", "ner", "qa"):
+            step = by_name[f"{task}-{variant}-es-seed3"]
+            assert step.depends_on == ["adjust-es-seed3"]  # adjusted's own adjustment, not one of its own
+            assert {flag: value(step.args, flag) for flag in options} == options
+            assert step.output_dir.endswith(f"{task}/{variant}/es/seed3")
+        assert not any(s.key["task"] in ("analysis", "xsr", "adjust") and s.key["variant"] == variant for s in steps)
+    for flag in ("--average_checkpoints", "--select_on"):
+        assert flag not in by_name["xnli-adjusted-es-seed3"].args
+    assert "dictionary" not in {s.key["variant"] for s in steps}  # specified, but opt-in (it needs MUSE files)
+
+
 def test_variant_spec_errors_and_extends(tmp_path):
     def config(**entries) -> str:
         path = tmp_path / "c.json"

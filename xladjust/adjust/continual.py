@@ -17,14 +17,17 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xladjust.adjust.collator import AlignedPairCollator
 from xladjust.adjust.features import build_alignment_datasets
 from xladjust.adjust.objective import AlignmentLossOutput, AlignmentObjective
 from xladjust.adjust.settings import AlignObjectiveArguments
+from xladjust.arguments import ModelArguments
+from xladjust.data.embedding_alignment import build_aligner
 from xladjust.data.parallel import load_parallel_corpora
-from xladjust.data.parallel_arguments import ParallelDataArguments
+from xladjust.data.parallel_arguments import ALIGNERS, ParallelDataArguments, check_filter
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,38 @@ class ContinualLearningArguments(AlignObjectiveArguments):
     align_weight: float = field(default=0.01, metadata={"help": "Weight of the alignment term (paper: 0.01)."})
     align_batch_size: int = field(default=16, metadata={"help": "Parallel pairs per step and process (paper: 16)."})
     align_max_pairs: int = field(default=30000, metadata={"help": "Pool size per language (paper: 30000)."})
+    align_aligner: str = field(
+        default="eflomal",
+        metadata={
+            "help": "Word aligner of the pool's pairs without --align_alignment_file: eflomal, simalign (the "
+            "starting encoder's vectors) or dictionary (--align_dictionary_files).",
+            "choices": list(ALIGNERS),
+        },
+    )
+    align_dictionary_files: list[str] = field(
+        default_factory=list,
+        metadata={"help": "With --align_aligner dictionary: MUSE-format dictionaries, LANG=PATH or one {lang} PATH."},
+    )
+    align_filter_model: str | None = field(
+        default=None,
+        metadata={"help": "Keep the pool's best pairs by the cosine of their sentence embeddings from this encoder."},
+    )
+    align_filter_keep: float | None = field(
+        default=None, metadata={"help": "With --align_filter_model: the fraction of pairs kept, best first."}
+    )
+    align_filter_min_score: float | None = field(
+        default=None, metadata={"help": "With --align_filter_model: keep the pairs whose cosine is at least this."}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.align_aligner not in ALIGNERS:
+            raise InputError(f"--align_aligner {self.align_aligner!r} is not one of {list(ALIGNERS)}")
+        if (self.align_aligner == "dictionary") != bool(self.align_dictionary_files):
+            raise InputError(
+                "--align_aligner dictionary and --align_dictionary_files go together: give both or neither"
+            )
+        check_filter(self.align_filter_model, self.align_filter_keep, self.align_filter_min_score, prefix="align_")
 
     @property
     def enabled(self) -> bool:
@@ -77,6 +112,11 @@ class ContinualLearningArguments(AlignObjectiveArguments):
             parallel_columns=self.align_parallel_columns,
             max_train_pairs=self.align_max_pairs,
             max_seq_length=self.align_max_seq_length,
+            aligner=self.align_aligner,
+            dictionary_files=self.align_dictionary_files,
+            filter_model=self.align_filter_model,
+            filter_keep=self.align_filter_keep,
+            filter_min_score=self.align_filter_min_score,
         )
 
 
@@ -146,18 +186,27 @@ def build_continual_alignment(
     tokenizer: PreTrainedTokenizerBase,
     seed: int,
     output_dir: str,
+    device: str | torch.device = "cpu",
 ) -> ContinualAlignment | None:
-    """Read and tokenise the parallel pool and freeze a copy of the task model's encoder; None when disabled."""
+    """Read and tokenise the parallel pool and freeze a copy of the task model's encoder; None when disabled.
+    SimAlign and the pair filter run on ``device``; SimAlign reads the starting encoder (``model.name_or_path``)."""
     if not args.enabled:
         return None
-    corpora = load_parallel_corpora(args.parallel_data(), seed, os.path.join(output_dir, "alignments"))
+    data_args = args.parallel_data()
+    aligner = build_aligner(data_args, ModelArguments(model_name_or_path=model.name_or_path), device)
+    corpora = load_parallel_corpora(
+        data_args, seed, os.path.join(output_dir, "alignments"), aligner=aligner, device=device
+    )
     settings = args.to_settings()
     pool, _ = build_alignment_datasets(
         corpora, tokenizer, max_seq_length=args.align_max_seq_length, include_cls_sep=settings.include_cls_sep
     )
     for corpus in corpora:
-        logger.info("continual learning pool, %s: %s", corpus.language, corpus.stats.as_dict())
-    objective = AlignmentObjective(model.base_model, settings)
+        logger.info("continual learning pool, %s: %s", corpus.language, corpus.report())
+    try:
+        objective = AlignmentObjective(model.base_model, settings)
+    except InputError as error:  # its messages name run_adjust's flags
+        raise InputError(str(error).replace("--", "--align_")) from None
     return ContinualAlignment(
         pool, objective, AlignedPairCollator(tokenizer.pad_token_id), args.align_weight, args.align_batch_size
     )

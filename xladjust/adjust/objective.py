@@ -20,6 +20,8 @@ one loss:
 - ``regularization="parameters"`` (Wu & Dredze 2020): λ · squared L2 distance of the trainable weights from their
   initial values instead of the English-vector term; ``"none"``: no regulariser.
 - several ``layers``: each term is computed per hidden layer and averaged over the layers.
+- ``freeze``: the parameters it names (:mod:`xladjust.adjust.freezing`) get no gradient from this loss and are left
+  out of the parameter regulariser; run_adjust.py also takes them out of training altogether (``frozen.freeze()``).
 
 Whatever the training loss, the per-pair sums of the paper's two mean-squared errors (alignment against the
 *current* English vectors, and English against the original ones) are returned, so that held-out metrics stay
@@ -37,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xladjust.adjust.freezing import check_something_trains, no_gradient_from, resolve_frozen
 from xladjust.adjust.pooling import pool_words
 from xladjust.adjust.settings import ObjectiveSettings
 from xladjust.errors import InputError
@@ -156,6 +159,8 @@ class AlignmentObjective(nn.Module):
         self.settings = settings or ObjectiveSettings()
         self.layers = list(self.settings.layers)
         self.layer_names = layer_names(encoder, self.layers)
+        self.frozen = resolve_frozen(encoder, self.settings.freeze)
+        check_something_trains(self.frozen, self.layer_names)
         self.regularization_weight = self.settings.regularization_weight
         self.reference = (
             copy.deepcopy(encoder).eval().requires_grad_(False)
@@ -165,7 +170,8 @@ class AlignmentObjective(nn.Module):
         self.projection = projection_head(encoder.config.hidden_size, self.settings.projection_layers)
         self._drift_names: list[str] = []
         if self.settings.regularizes and self.settings.regularization == "parameters":
-            self._drift_names = [name for name, p in encoder.named_parameters() if p.requires_grad]
+            frozen = set(self.frozen.names)
+            self._drift_names = [n for n, p in encoder.named_parameters() if p.requires_grad and n not in frozen]
             if self.reference is None:  # one tensor copy of the trainable weights, no second model
                 for number, name in enumerate(self._drift_names):
                     self.register_buffer(
@@ -216,6 +222,11 @@ class AlignmentObjective(nn.Module):
         return info_nce_all(self.project(target), self.project(english), link_tgt, link_en, settings.temperature)
 
     def forward(self, encoder: nn.Module, batch: dict[str, Any]) -> AlignmentLossOutput:
+        # Continual learning: the task loss trains the frozen parameters, this loss must not (see freezing.py).
+        with no_gradient_from(self.frozen.tensors):
+            return self._forward(encoder, batch)
+
+    def _forward(self, encoder: nn.Module, batch: dict[str, Any]) -> AlignmentLossOutput:
         settings = self.settings
         batch_size = batch["tgt_input_ids"].shape[0]
         link_tgt, link_en = batch["link_tgt"], batch["link_en"]

@@ -14,6 +14,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from xladjust.adjust.freezing import check_freeze
 from xladjust.adjust.pooling import POOLING_MODES
 from xladjust.errors import InputError
 
@@ -80,6 +81,14 @@ class ObjectiveSettings:
     projection_layers: int = field(
         default=0, metadata={"help": "0, or 2: a ReLU MLP applied for the contrastive loss only (never saved)."}
     )
+    freeze: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Encoder parameters the adjustment leaves unchanged (AlignFreeze, Bakos et al. 2025): any of "
+            "embeddings, lower_half, upper_half, a layer N or a range N-M (0-based, inclusive), e.g. `embeddings "
+            "0-5`. In continual learning the task loss still trains them; the alignment terms give them no gradient."
+        },
+    )
 
     def __post_init__(self) -> None:
         choices = {
@@ -97,6 +106,7 @@ class ObjectiveSettings:
             raise InputError(f"--temperature must be > 0, got {self.temperature}")
         if self.regularization_weight < 0:
             raise InputError("--regularization_weight must be >= 0")
+        self.freeze = check_freeze(self.freeze)
         # --layer is the one-layer alias of --layers: resolved once, so both always agree.
         self.layers = resolve_layers(self.layer, self.layers)
         self.layer = self.layers[0] if len(self.layers) == 1 else None

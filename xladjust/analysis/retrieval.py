@@ -57,17 +57,6 @@ def nearest_neighbours(queries: ArrayLike, keys: ArrayLike, chunk_size: int = 10
     return out.cpu().numpy()
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Sentence vectors (B, H): mean of the token vectors ``hidden`` (B, T, H) where ``attention_mask`` (B, T) is 1.
-
-    A sequence with an all-zero mask gives a zero vector instead of NaN.
-    """
-    if hidden.ndim != 3 or attention_mask.shape != hidden.shape[:2]:
-        raise ValueError(f"expected (B, T, H) and (B, T), got {tuple(hidden.shape)} and {tuple(attention_mask.shape)}")
-    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Word retrieval (Cao et al. 2020)
 

@@ -2,7 +2,7 @@
 
 The corpus is Tatoeba (:func:`xladjust.data.tatoeba.load_tatoeba`) or the evaluation pairs themselves: the same
 seeded sample as the word analyses, before link filtering, so no alignment is needed. Vectors are mean-pooled
-``hidden_states[layer]`` (:mod:`xladjust.analysis.sentence_encoding`), scores cosine accuracy@1 in both directions
+``hidden_states[layer]`` (:mod:`xladjust.data.sentence_encoding`), scores cosine accuracy@1 in both directions
 (the evaluate module ``retrieval_accuracy``).
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from xladjust.analysis.retrieval_accuracy import RetrievalAccuracy
-from xladjust.analysis.sentence_encoding import encode_sentences
 from xladjust.data.parallel import CorpusStats, read_source, select_pairs, sources_and_filters
 from xladjust.data.parallel_arguments import ParallelDataArguments
+from xladjust.data.sentence_encoding import encode_sentences
 from xladjust.data.tatoeba import Bitext, load_tatoeba, make_bitext
 from xladjust.errors import InputError
 from xladjust.io import write_jsonl

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from xladjust.data.dictionary_alignment import DictionaryAligner, dictionary_paths
 from xladjust.data.text import check_fast_tokenizer, tokenize_words
 from xladjust.errors import InputError
 
@@ -197,10 +198,17 @@ class SimAligner:
         return result
 
 
-def build_aligner(data_args: Any, model_args: Any, device: str | torch.device) -> SimAligner | None:
+def build_aligner(
+    data_args: Any, model_args: Any, device: str | torch.device
+) -> SimAligner | dict[str, DictionaryAligner] | None:
     """The aligner ``--aligner`` asks for: None for eflomal (the default path), a :class:`SimAligner` over the
-    original encoder (``--model_name_or_path``) for ``simalign``."""
-    if getattr(data_args, "aligner", "eflomal") != "simalign":
+    original encoder (``--model_name_or_path``) for ``simalign``, one :class:`DictionaryAligner` per language of
+    ``--dictionary_files`` for ``dictionary`` (the files read and checked now)."""
+    aligner = getattr(data_args, "aligner", "eflomal")
+    if aligner == "dictionary":
+        paths = dictionary_paths(data_args.dictionary_files, data_args.languages)
+        return {language: DictionaryAligner(path, language) for language, path in paths.items()}
+    if aligner != "simalign":
         return None
     return SimAligner(
         model_args.model_name_or_path,

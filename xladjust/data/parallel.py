@@ -16,16 +16,20 @@ import logging
 import os
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from xladjust.data.dictionary_alignment import DictionaryAligner, DictionaryStats
 from xladjust.data.hub import HubSource, load_first
 from xladjust.data.languages import default_config_name
 from xladjust.data.text import word_tokenize
 from xladjust.errors import InputError
 from xladjust.io import write_json, write_lines
+
+if TYPE_CHECKING:  # the filter's module imports torch: only when a filter is asked for
+    from xladjust.data.pair_filter import FilterStats, PairFilter
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ class CorpusStats:
     pairs_read: int = 0
     pairs_used: int = 0
     pairs_dropped_too_long: int = 0
+    pairs_dropped_low_score: int = 0
     pairs_dropped_no_links: int = 0
     links_used: int = 0
     links_dropped_not_one_to_one: int = 0
@@ -336,18 +341,27 @@ def select_pairs(
     seed: int,
     max_train_pairs: int | None,
     validation_pairs: int,
+    keep: Callable[[list[AlignedPair], list[int]], list[int]] | None = None,
 ) -> tuple[list[AlignedPair], list[AlignedPair]]:
-    """Drop over-long pairs, shuffle with ``seed``, then split held-out pairs off and sample the training pairs."""
+    """Drop over-long pairs, shuffle with ``seed``, split held-out pairs off, filter the rest with ``keep`` (the pair
+    filter: given the pairs within ``max_words`` and the positions of the training candidates among them, the
+    positions kept, in the order given), then sample the training pairs."""
     stats.pairs_read = len(pairs)
     kept = [p for p in pairs if len(p.target) <= settings.max_words and len(p.english) <= settings.max_words]
     stats.pairs_dropped_too_long = len(pairs) - len(kept)
-    random.Random(seed).shuffle(kept)
+    order = list(range(len(kept)))
+    random.Random(seed).shuffle(order)  # the same permutation as shuffling the pairs themselves
     if validation_pairs >= len(kept) and validation_pairs > 0:
         raise InputError(f"--validation_pairs {validation_pairs} leaves no training pairs out of {len(kept)}")
-    held_out, train = kept[:validation_pairs], kept[validation_pairs:]
+    held_out, candidates = order[:validation_pairs], order[validation_pairs:]
+    if keep is not None:
+        chosen = keep(kept, candidates)
+        stats.pairs_dropped_low_score = len(candidates) - len(chosen)
+        candidates = chosen
+    train = [kept[i] for i in candidates]
     if max_train_pairs is not None:
         train = train[:max_train_pairs]
-    return train, held_out
+    return train, [kept[i] for i in held_out]
 
 
 def apply_link_filters(
@@ -371,6 +385,37 @@ class LanguageCorpus:
     held_out: list[AlignedPair]
     stats: CorpusStats
     held_out_stats: CorpusStats
+    filter_stats: FilterStats | None = None  # with --filter_model
+    dictionary_stats: DictionaryStats | None = None  # with --aligner dictionary
+
+    def describe(self) -> str:
+        """One model-card line: pairs and links used, and how the pair filter and the dictionary contributed."""
+        text = f"{self.language}: {self.stats.pairs_used} pairs, {self.stats.links_used} word links"
+        notes = []
+        if self.filter_stats is not None and self.filter_stats.lowest_kept_score is not None:
+            kept, scored = self.filter_stats.pairs_kept, self.filter_stats.pairs_scored
+            notes.append(
+                f"{kept} of {scored} pairs kept by the pair filter, cosine ≥ {self.filter_stats.lowest_kept_score:.3f}"
+            )
+        if self.dictionary_stats is not None:
+            notes.append(f"links from a dictionary of {self.dictionary_stats.entries} entries")
+        return text + (f" ({'; '.join(notes)})" if notes else "")
+
+    def report(self) -> dict[str, Any]:
+        """The counts of ``adjustment_config.json``'s ``data`` entry of this language."""
+        report: dict[str, Any] = {"train": self.stats.as_dict(), "held_out": self.held_out_stats.as_dict()}
+        if self.filter_stats is not None:
+            report["filter"] = self.filter_stats.as_dict()
+        if self.dictionary_stats is not None:
+            report["dictionary"] = self.dictionary_stats.as_dict()
+        return report
+
+    def metrics(self) -> dict[str, float]:
+        """The filter's and dictionary's counts as ``all_results.json`` numbers (``filter_es_pairs_kept``, ...)."""
+        metrics = {} if self.filter_stats is None else self.filter_stats.flat(f"filter_{self.language}")
+        if self.dictionary_stats is not None:
+            metrics.update({f"dictionary_{self.language}_{k}": v for k, v in self.dictionary_stats.as_dict().items()})
+        return metrics
 
 
 def load_language_corpus(
@@ -383,17 +428,34 @@ def load_language_corpus(
     symmetrization: str = "intersect",
     alignment_cache_dir: str | Path | None = None,
     aligner: WordAligner | None = None,
+    pair_filter: PairFilter | None = None,
 ) -> LanguageCorpus:
-    """Read, split, align (when no alignment file is given) and filter one language's parallel data."""
+    """Read, split, filter by score (with ``pair_filter``), align (when no alignment file is given) and filter the
+    links of one language's parallel data."""
     pairs = read_source(source)
     stats = CorpusStats()
-    train, held_out = select_pairs(pairs, settings, stats, seed, max_train_pairs, validation_pairs)
+    filtered: list[FilterStats] = []
+
+    def keep(kept: list[AlignedPair], candidates: list[int]) -> list[int]:
+        chosen, filter_stats = pair_filter.select(
+            pair_filter.scores(kept, source.language, alignment_cache_dir), candidates
+        )
+        logger.info("%s: pair filter %s", source.language, filter_stats.as_dict())
+        filtered.append(filter_stats)
+        return chosen
+
+    train, held_out = select_pairs(
+        pairs, settings, stats, seed, max_train_pairs, validation_pairs, None if pair_filter is None else keep
+    )
     if source.alignment_file is None:
         align_pairs(train + held_out, source.language, symmetrization, alignment_cache_dir, aligner)
     held_out_stats = CorpusStats(pairs_read=len(held_out))
     train = apply_link_filters(train, settings, stats)
     held_out = apply_link_filters(held_out, settings, held_out_stats)
-    return LanguageCorpus(source.language, train, held_out, stats, held_out_stats)
+    dictionary_stats = aligner.stats if isinstance(aligner, DictionaryAligner) and not source.alignment_file else None
+    return LanguageCorpus(
+        source.language, train, held_out, stats, held_out_stats, filtered[0] if filtered else None, dictionary_stats
+    )
 
 
 def build_sources(
@@ -465,11 +527,19 @@ def sources_and_filters(data_args: Any, alignments: bool = True) -> tuple[list[P
 
 
 def load_parallel_corpora(
-    data_args: Any, seed: int, alignment_cache_dir: str | Path | None, aligner: WordAligner | None = None
+    data_args: Any,
+    seed: int,
+    alignment_cache_dir: str | Path | None,
+    aligner: WordAligner | Mapping[str, WordAligner] | None = None,
+    device: str | Any = "cpu",
 ) -> list[LanguageCorpus]:
-    """Every language of :class:`~xladjust.data.parallel_arguments.ParallelDataArguments`, read, split, aligned
-    (with eflomal, or ``aligner``) and filtered."""
+    """Every language of :class:`~xladjust.data.parallel_arguments.ParallelDataArguments`, read, split, filtered by
+    score (``--filter_model``, on ``device``), aligned (with eflomal, or ``aligner``: one for every language, or one
+    per language) and filtered."""
+    from xladjust.data.pair_filter import build_pair_filter
+
     sources, settings = sources_and_filters(data_args)
+    pair_filter = build_pair_filter(data_args, device)
     corpora = []
     for source in sources:
         corpus = load_language_corpus(
@@ -480,7 +550,8 @@ def load_parallel_corpora(
             validation_pairs=data_args.validation_pairs,
             symmetrization=data_args.symmetrization,
             alignment_cache_dir=alignment_cache_dir,
-            aligner=aligner,
+            aligner=aligner.get(source.language) if isinstance(aligner, Mapping) else aligner,
+            pair_filter=pair_filter,
         )
         if not corpus.train:
             raise InputError(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from xladjust.errors import InputError
 
-ALIGNERS = ("eflomal", "simalign")
+ALIGNERS = ("eflomal", "simalign", "dictionary")
 SIMALIGN_METHODS = ("itermax", "argmax")
 SIMALIGN_LEVELS = ("subword", "word")
 
@@ -49,8 +49,8 @@ class ParallelDataArguments:
     aligner: str = field(
         default="eflomal",
         metadata={
-            "help": "Word aligner used when no alignment file is given: eflomal, or simalign (cosine "
-            "similarities of the original encoder's vectors).",
+            "help": "Word aligner used when no alignment file is given: eflomal, simalign (cosine "
+            "similarities of the original encoder's vectors) or dictionary (pairs of --dictionary_files).",
             "choices": list(ALIGNERS),
         },
     )
@@ -67,6 +67,27 @@ class ParallelDataArguments:
             "help": "Align subwords (SimAlign's default; words linked by any subword link) or averaged words.",
             "choices": list(SIMALIGN_LEVELS),
         },
+    )
+    dictionary_files: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "With --aligner dictionary: a bilingual dictionary per language in the MUSE format (`SOURCE "
+            "TARGET` per line, either direction), as LANG=PATH entries or one PATH with {lang} in it."
+        },
+    )
+    filter_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Score every pair by the cosine of its two mean-pooled sentence embeddings from this encoder "
+            "(folder or Hub name, e.g. sentence-transformers/LaBSE) and keep the best (--filter_keep) or those "
+            "above --filter_min_score, before --max_train_pairs samples."
+        },
+    )
+    filter_keep: float | None = field(
+        default=None, metadata={"help": "With --filter_model: the fraction of pairs kept, best scores first."}
+    )
+    filter_min_score: float | None = field(
+        default=None, metadata={"help": "With --filter_model: keep the pairs whose cosine is at least this."}
     )
     symmetrization: str = field(
         default="intersect",
@@ -103,3 +124,21 @@ class ParallelDataArguments:
             )
         if self.max_words < 1 or self.max_seq_length < 4 or self.validation_pairs < 0:
             raise InputError("--max_words, --max_seq_length and --validation_pairs must be positive")
+        if (self.aligner == "dictionary") != bool(self.dictionary_files):
+            raise InputError("--aligner dictionary and --dictionary_files go together: give both or neither")
+        check_filter(self.filter_model, self.filter_keep, self.filter_min_score)
+
+
+def check_filter(model: str | None, keep: float | None, min_score: float | None, prefix: str = "") -> None:
+    """The pair filter's options: a model and exactly one of a fraction in (0, 1] or a cosine in [-1, 1]."""
+    flags = {name: f"--{prefix}filter_{name}" for name in ("model", "keep", "min_score")}
+    if model is None:
+        if keep is not None or min_score is not None:
+            raise InputError(f"{flags['keep']} and {flags['min_score']} need {flags['model']}")
+        return
+    if (keep is None) == (min_score is None):
+        raise InputError(f"{flags['model']} needs one of {flags['keep']} or {flags['min_score']}")
+    if keep is not None and not 0 < keep <= 1:
+        raise InputError(f"{flags['keep']} must be in (0, 1], got {keep}")
+    if min_score is not None and not -1 <= min_score <= 1:
+        raise InputError(f"{flags['min_score']} is a cosine, in [-1, 1], got {min_score}")

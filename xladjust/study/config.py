@@ -84,6 +84,12 @@ class VariantSpec:
         factory=dict,
     )
     continual_args: dict[str, Any] = option("{align_* option: value} over continual.args", factory=dict)
+    task_args: dict[str, Any] = option(
+        "{task-script option: value} over tasks.*.args, for this variant's task runs only, e.g. "
+        '{"average_checkpoints": "every:500"} or {"select_on": "english_dev"}; a variant without adjust_args runs '
+        "from the built-in encoder of its kind (original, or the adjustment it shares with adjusted / joint)",
+        factory=dict,
+    )
     start_from: str | None = option(
         "continual only: adjusted or original, as continual.start_from (its default)",
         None,
@@ -272,6 +278,7 @@ class Variant:
     adjust_args: Mapping[str, Any] = field(default_factory=dict)
     continual_args: Mapping[str, Any] = field(default_factory=dict)
     start_from: str = "adjusted"
+    task_args: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def adjusts(self) -> bool:
@@ -282,7 +289,7 @@ class Variant:
     def adjust_group(self) -> str:
         """The folder under adjust/ (and analysis/) of the adjustment this variant starts from: the built-in
         per_language / joint adjustments unless the variant has adjust_args of its own."""
-        if self.name in ("adjusted", "joint") or (self.kind == "continual" and not self.adjust_args):
+        if self.name in ("adjusted", "joint") or not self.adjust_args:
             return "per_language" if self.each_language else "joint"
         return self.name
 
@@ -290,6 +297,13 @@ class Variant:
     def builtin_adjustment(self) -> bool:
         """Whether the variant starts from one of the built-in adjustments (shared with adjusted or joint)."""
         return self.adjust_group in ("per_language", "joint")
+
+    @property
+    def builtin_encoder(self) -> bool:
+        """Whether a variant of ``variant_specs`` runs a built-in variant's encoder (the original one, or the built-in
+        adjustment), its task runs differing only by ``task_args``: it has no analysis or XSR steps of its own."""
+        shared = self.kind == "original" or (self.kind in ("adjusted", "joint") and self.builtin_adjustment)
+        return self.name not in VARIANTS and shared
 
 
 @dataclass(frozen=True)
@@ -411,6 +425,7 @@ def _resolve_variants(config: StudyConfig) -> list[Variant]:
                 dict(spec.adjust_args),
                 dict(spec.continual_args),
                 spec.start_from or config.continual.start_from,
+                dict(spec.task_args),
             )
         )
     return variants

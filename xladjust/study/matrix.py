@@ -10,7 +10,8 @@ reproduce.py runs the steps; tests and ``--dry_run`` only look at them. Layout u
     {task}/continual/seed{n}/                         continual learning on all languages (alignment loss while
                                                       fine-tuning), from the joint encoder
     {task}/{variant}/[LANG/]seed{n}/                  any variant of variant_specs (e.g. continual-lang/LANG:
-                                                      continual learning on LANG's pairs, from LANG's encoder)
+                                                      continual learning on LANG's pairs, from LANG's encoder;
+                                                      adjusted-avg/LANG: adjusted's encoder, its task_args added)
     analysis/{per_language/LANG | joint | variant[/LANG]}/seed{n}/
                                                       run_analysis.py on held-out pairs: original, adjusted and
                                                       the task model fine-tuned from each (original+TASK, ...)
@@ -235,7 +236,7 @@ class _Matrix:
             evaluated = ["en", *evaluated]
         eval_words = [v for lang in evaluated for v in spec.eval_values.get(lang, [lang])]
         args = ["--model_name_or_path", model]
-        args += render_args({**self.common, **spec.args}, language)
+        args += render_args({**self.common, **spec.args, **variant.task_args}, language)
         args += [spec.eval_flag, *eval_words]
         if variant.kind == "continual":
             aligned = [language] if language else self.languages
@@ -253,7 +254,7 @@ class _Matrix:
         with_tasks = analysis.task_models and bool(self.tasks)
         steps = []
         for variant in self.variants:
-            if variant.kind not in ("adjusted", "joint"):
+            if variant.kind not in ("adjusted", "joint") or variant.builtin_encoder:
                 continue
             for language in self.language_groups(variant):
                 for seed in self.seeds if with_tasks else self.adjust_seeds:
@@ -296,7 +297,7 @@ class _Matrix:
         xsr_args = self.config.xsr.args if self.config.xsr is not None else {}
         steps = []
         for variant in self.variants:
-            if variant.kind not in ("original", "adjusted", "joint"):
+            if variant.kind not in ("original", "adjusted", "joint") or variant.builtin_encoder:
                 continue
             for language in self.languages:
                 for seed in self.adjust_seeds:

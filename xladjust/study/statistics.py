@@ -252,9 +252,14 @@ def english_costs(cells: Sequence[Cell], baseline: str) -> list[EnglishCost]:
 
 def variant_order(cells: Sequence[Cell], baseline: str) -> list[str]:
     """The variants of ``cells`` in one fixed order for every task: the baseline, then the study's built-in
-    variants in :data:`~xladjust.study.config.VARIANTS` order, then any other by name."""
+    variants in :data:`~xladjust.study.config.VARIANTS` order, each followed by the variants named after it
+    (``adjusted-avg``, ``adjusted-frozen-lower-half`` beside ``adjusted``), then any other by name."""
     known = {name: i for i, name in enumerate(VARIANTS)}
-    return sorted({c.variant for c in cells}, key=lambda v: (v != baseline, known.get(v, len(known)), v))
+
+    def family(variant: str) -> int:
+        return next((i for name, i in known.items() if variant.startswith(f"{name}-")), known.get(variant, len(known)))
+
+    return sorted({c.variant for c in cells}, key=lambda v: (v != baseline, family(v), v not in known, v))
 
 
 GROUP_ORDER = {"": 0, "mono-lingual": 1, "cross-lingual": 2}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from transformers import TrainingArguments
 
@@ -27,16 +27,94 @@ from xladjust.data.languages import PAPER_LANGUAGES, check_language
 from xladjust.errors import InputError
 
 _LANGUAGE_CODE = re.compile(r"[A-Za-z][A-Za-z-]*")
+_AVERAGING = re.compile(r"(last_k|every):([1-9]\d*)")
+SELECTION_SETS = ("english_dev",)
 
 
 @dataclass
 class TaskTrainingArguments(TrainingArguments):
-    """TrainingArguments of the task scripts: the paper's batch of 32; subclasses set the learning rate, epochs."""
+    """TrainingArguments of the task scripts: the paper's batch of 32; subclasses set the learning rate, epochs.
+    ``average_checkpoints`` and ``select_on`` choose the final model (:mod:`xladjust.tasks.final_model`)."""
 
     per_device_train_batch_size: int = field(default=32, metadata={"help": "Training examples per device and step."})
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Write into a non-empty --output_dir (transformers v5 dropped this flag)."}
     )
+    average_checkpoints: str | None = field(
+        default=None,
+        metadata={
+            "help": "The final model is an average of weights (Schmidt et al. 2023): last_k:K, of the last K saved "
+            "checkpoints; every:N, of snapshots kept in memory every N steps and at the last one."
+        },
+    )
+    select_on: str | None = field(
+        default=None,
+        metadata={
+            "help": "english_dev: the final model is the candidate (checkpoint, snapshot, last weights, average) "
+            "with the best score on the English validation set; no target-language data is read for it.",
+            "choices": ["english_dev"],
+        },
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_final_model_options(self)
+
+    def result_settings(self) -> tuple[str, ...]:
+        """The fields besides ``TRAINING_SETTINGS`` that change the result (``run_folder.collect_settings``): the
+        final-model options, and the save cadence when saved checkpoints are averaged or chosen from."""
+        reads_checkpoints = self.select_on is not None or (self.average_checkpoints or "").startswith("last_k")
+        saves = ("save_strategy", "save_steps", "save_total_limit") if reads_checkpoints else ()
+        return ("average_checkpoints", "select_on", *saves)
+
+
+@dataclass(frozen=True)
+class Averaging:
+    """``last_k:K`` (the last K saved checkpoints) or ``every:N`` (in-memory snapshots every N steps)."""
+
+    kind: str
+    count: int
+
+    @classmethod
+    def parse(cls, text: str | None) -> Averaging | None:
+        if text is None:
+            return None
+        match = _AVERAGING.fullmatch(text.strip())
+        if match is None:
+            raise InputError(
+                f"--average_checkpoints {text!r}: expected last_k:K (the last K saved checkpoints) or every:N "
+                "(snapshots every N steps), with positive integers"
+            )
+        return cls(match[1], int(match[2]))
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.count}"
+
+
+def check_final_model_options(args: Any) -> None:
+    """``--average_checkpoints`` and ``--select_on`` against the save settings of ``args`` (TrainingArguments)."""
+    averaging = Averaging.parse(args.average_checkpoints)
+    saves = str(getattr(args.save_strategy, "value", args.save_strategy)) != "no"
+    if args.select_on is not None and args.select_on not in SELECTION_SETS:
+        raise InputError(f"--select_on {args.select_on!r}: expected one of {list(SELECTION_SETS)}")
+    if averaging is not None and averaging.kind == "last_k":
+        if not saves:
+            raise InputError(
+                f"--average_checkpoints {averaging} averages saved checkpoints: set --save_strategy steps or epoch, "
+                "or use every:N (snapshots kept in memory)"
+            )
+        if args.save_total_limit is not None and 0 < args.save_total_limit < averaging.count:
+            raise InputError(
+                f"--average_checkpoints {averaging} needs --save_total_limit of at least {averaging.count} "
+                f"(got {args.save_total_limit})"
+            )
+    if args.select_on is not None and averaging is None and not saves:
+        raise InputError(
+            f"--select_on {args.select_on} has nothing to choose from: save checkpoints (--save_strategy steps or "
+            "epoch) or average (--average_checkpoints)"
+        )
+    if args.load_best_model_at_end and (averaging is not None or args.select_on is not None):
+        raise InputError("--load_best_model_at_end chooses the final model too: leave it out with these options")
 
 
 @dataclass

@@ -88,6 +88,11 @@ def task_model_card(
             f"of the cross-lingual adjustment, on {continual_args.align_batch_size} random parallel pairs "
             f"({', '.join(continual_args.align_languages)}–en)."
         )
+        if continual_args.align_freeze:
+            summary += (
+                f" The alignment terms give no gradient to {' '.join(continual_args.align_freeze)} (AlignFreeze); the "
+                "task loss trains every layer."
+            )
         settings["continual_learning"] = dataclasses.asdict(continual_args)
     name = training_args.hub_model_id or os.path.basename(os.path.abspath(training_args.output_dir))
     return ModelCardInfo(

@@ -103,4 +103,6 @@ def setup_continual_learning(
         return None
     # Process 0 first: it may write eflomal alignments that the others then reuse.
     with training_args.main_process_first(desc="continual learning pool"):
-        return build_continual_alignment(args, model, tokenizer, training_args.seed, training_args.output_dir)
+        return build_continual_alignment(
+            args, model, tokenizer, training_args.seed, training_args.output_dir, training_args.device
+        )

@@ -1,4 +1,4 @@
-"""Sentence vectors for retrieval: mean of the token vectors of one hidden layer, as XTREME's sentence retrieval.
+"""Sentence vectors: the mean of the token vectors of a hidden layer (XTREME's sentence retrieval, the pair filter).
 
 Each sentence is tokenised once (with the model's special tokens, truncated to ``max_length``: a count of the
 truncated ones is logged), batched by length so that padding stays small, and mean-pooled over
@@ -15,11 +15,21 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from xladjust.analysis.retrieval import mean_pool
 from xladjust.data.text import subword_limit
 from xladjust.errors import InputError
 
 logger = logging.getLogger(__name__)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Sentence vectors (B, H): mean of the token vectors ``hidden`` (B, T, H) where ``attention_mask`` (B, T) is 1.
+
+    A sequence with an all-zero mask gives a zero vector instead of NaN.
+    """
+    if hidden.ndim != 3 or attention_mask.shape != hidden.shape[:2]:
+        raise ValueError(f"expected (B, T, H) and (B, T), got {tuple(hidden.shape)} and {tuple(attention_mask.shape)}")
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
 def tokenize_sentences(tokenizer, sentences: Sequence[str], max_length: int) -> dict[str, list[list[int]]]:

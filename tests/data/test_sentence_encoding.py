@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from xladjust.analysis.sentence_encoding import encode_sentences
+from xladjust.data.sentence_encoding import encode_sentences
 from xladjust.errors import InputError
 
 SENTENCES = [
