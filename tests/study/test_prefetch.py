@@ -47,6 +47,12 @@ def test_the_study_sources_follow_the_config():
     assert labels[:3] == ["WikiMatrix en-es train", "XNLI en train", "XNLI en test"]
     assert "WikiANN en train" in labels and "SQuAD train" in labels and "Tatoeba es-en" in labels
     assert "MLQA mlqa.es.en test" in labels and len(labels) == len(set(labels))
+    # A filtered adjustment reads its sentence encoder from the Hub too.
+    filtered = load_config(PAPER, [SPANISH, 'adjust.args.filter_model="sentence-transformers/LaBSE"'])
+    assert study_sources(filtered).models == [
+        "google-bert/bert-base-multilingual-cased",
+        "sentence-transformers/LaBSE",
+    ]
     # Local files replace the Hub: the tiny test study reads nothing from it but its model, which is local too.
     local = load_config(
         PAPER,

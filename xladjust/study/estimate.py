@@ -9,7 +9,9 @@ estimates (reproduce.py's docstring), not timings of this code on such a GPU; me
   frozen reference) per epoch, plus :data:`EFLOMAL_MINUTES` per language aligned by eflomal on the CPU (no
   alignment file given);
 - task runs: :data:`TASK_MINUTES_PER_EPOCH` (English training data: XNLI's 393k pairs at ~500/s, WikiANN's 20k
-  sentences, SQuAD's ~89k windows at ~150/s) times the epochs, plus :data:`TASK_EVAL_MINUTES`; continual learning
+  sentences, SQuAD's ~89k windows at ~150/s; beyond the paper: XTREME's ~21k UD English sentences, PAWS-X's 49k
+  pairs, SIB-200's 701 sentences, Belebele's ~67k assembled training questions as 4 sequences of 256 subwords at
+  ~200/s) times the epochs, plus :data:`TASK_EVAL_MINUTES`; continual learning
   adds :data:`CONTINUAL_OVERHEAD` (its alignment batches); a task not listed counts :data:`OTHER_TASK_MINUTES`;
 - analysis and sentence retrieval: :data:`STEP_MINUTES`.
 
@@ -33,9 +35,17 @@ from xladjust.study.sources import options
 ADJUST_PAIRS_PER_SECOND = 150.0
 EFLOMAL_MINUTES = 2.0
 DEFAULT_TRAIN_PAIRS = 30000
-TASK_MINUTES_PER_EPOCH = {"xnli": 13.0, "ner": 0.85, "qa": 10.0}
-TASK_EVAL_MINUTES = {"xnli": 1.0, "ner": 0.5, "qa": 2.0}
-TASK_DEFAULT_EPOCHS = {"xnli": 2.0, "ner": 3.0, "qa": 2.0}
+TASK_MINUTES_PER_EPOCH = {
+    "xnli": 13.0,
+    "ner": 0.85,
+    "qa": 10.0,
+    "pos": 0.9,
+    "pawsx": 1.7,
+    "sib200": 0.05,
+    "belebele": 22.0,
+}
+TASK_EVAL_MINUTES = {"xnli": 1.0, "ner": 0.5, "qa": 2.0, "pos": 0.5, "pawsx": 0.5, "sib200": 0.5, "belebele": 0.5}
+TASK_DEFAULT_EPOCHS = {"xnli": 2.0, "ner": 3.0, "qa": 2.0, "pos": 3.0, "pawsx": 3.0, "sib200": 3.0, "belebele": 3.0}
 CONTINUAL_OVERHEAD = 0.3
 OTHER_TASK_MINUTES = 20.0
 STEP_MINUTES = {"analysis": 3.0, "xsr": 1.0}

@@ -4,8 +4,8 @@ without internet).
 
 It is read off the study's steps, option by option, as each script reads it (:func:`study_sources`):
 
-- every ``--model_name_or_path`` / ``--tokenizer_name`` / ``--models LABEL=MODEL`` that is neither a local folder
-  nor a step's output: a Hub model;
+- every ``--model_name_or_path`` / ``--tokenizer_name`` / ``--models LABEL=MODEL`` / ``--filter_model`` /
+  ``--align_filter_model`` that is neither a local folder nor a step's output: a Hub model;
 - run_adjust.py, and continual learning in the task scripts: ``--parallel_dataset_name`` /
   ``--align_dataset_name`` with its configs (OPUS-style by default) and split, unless local files are given;
 - run_xnli.py / run_ner.py (every ``--task_name``: XNLI, PAWS-X, SIB-200; WikiANN, UD-POS) and run_belebele.py:
@@ -142,6 +142,8 @@ def study_sources(config: StudyConfig, steps: Iterable[Step] | None = None) -> S
 
 def _models(values: dict[str, list[str]]) -> list[str]:
     models = [*values.get("model_name_or_path", []), *values.get("tokenizer_name", [])]
+    # The sentence encoder that scores parallel pairs (--filter_model, e.g. LaBSE), for the adjustment or the pool.
+    models += [*values.get("filter_model", []), *values.get("align_filter_model", [])]
     models += [entry.partition("=")[2] for entry in values.get("models", []) if "=" in entry]
     return [model for model in models if model]
 
