@@ -8,9 +8,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -26,10 +26,23 @@ from xladjust.errors import InputError
 from xladjust.io import atomic_path, strict, write_json, write_text
 from xladjust.model_card import ModelCardInfo, render_model_card
 
-if TYPE_CHECKING:  # the task modules import this one
-    from xladjust.tasks.final_model import FinalModel
-
 logger = logging.getLogger(__name__)
+
+
+class FinalModelChoice(Protocol):
+    """What :class:`TaskTrainer` asks of the choice of its final weights (checkpoint averaging, English-only
+    selection: :class:`xladjust.tasks.final_model.FinalModel`, which lives with the tasks that use it)."""
+
+    def bind(self, trainer: Any) -> None: ...
+
+    def save(self, folder: str) -> None: ...
+
+    def load(self, folder: str) -> None: ...
+
+    def choose(self) -> dict[str, Any]: ...
+
+    def describe(self, metrics: Mapping[str, Any]) -> str: ...
+
 
 LOSS_HEAD_FILE = "loss_head.safetensors"
 
@@ -368,7 +381,7 @@ class TaskTrainer(XLTrainer):
         self,
         *args: Any,
         continual: ContinualAlignment | None = None,
-        final_model: FinalModel | None = None,
+        final_model: FinalModelChoice | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)

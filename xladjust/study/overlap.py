@@ -24,12 +24,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from xladjust.errors import InputError
 
-if TYPE_CHECKING:
-    from xladjust.study.config import StudyConfig
+# This module sits below xladjust.study.config, which calls check_overlaps when it builds a config: it reads a
+# StudyConfig's attributes (tasks, xsr, analysis, parallel, adjust, continual, variant_specs, resolved_variants)
+# without importing the class, so that the two modules do not import each other.
+StudyConfig = Any
 
 logger = logging.getLogger(__name__)
 
