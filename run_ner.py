@@ -244,9 +244,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # 4. Train on English, evaluate every language, write the model card.
     results: dict[str, Any] = {}
     if training_args.do_train:
-        results.update(trainer.train_and_save(checkpoint, len(train_dataset)))
-        trainer.save_metrics("train_labels", balance.as_results())  # into all_results.json too
-        results.update(balance.as_results())
+        records = {"train_labels": balance.as_results()}
+        results.update(trainer.train_and_save(checkpoint, len(train_dataset), records=records))
     results.update(evaluate_languages(trainer, eval_sets, decode, average_keys=task.average_keys))
     trainer.publish(data_args.eval_languages)
     run.finish()

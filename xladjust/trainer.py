@@ -227,11 +227,17 @@ class XLTrainer(Trainer):
         )
 
     def train_and_save(
-        self, checkpoint: str | None, samples: int, samples_key: str = "train_samples"
-    ) -> dict[str, float]:
+        self,
+        checkpoint: str | None,
+        samples: int,
+        samples_key: str = "train_samples",
+        records: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """The tail every script shares: train (resuming from ``checkpoint``), choose the final weights
         (:meth:`choose_final_model`), save the model and tokenizer, the train metrics (with ``samples_key``: the size
-        of the training set) and the state."""
+        of the training set) and the state. ``records``: more results of the training data (``{"train_labels":
+        {...}}``), each saved as ``NAME_results.json`` and into ``all_results.json``; only after training, so that
+        a killed run leaves no results file."""
         train_result = self.train(resume_from_checkpoint=checkpoint)
         final = self.choose_final_model()
         self.save_model()
@@ -239,6 +245,9 @@ class XLTrainer(Trainer):
         self.log_metrics("train", metrics)
         self.save_metrics("train", metrics)
         self.save_state()
+        for name, record in (records or {}).items():
+            self.save_metrics(name, dict(record))
+            metrics.update(record)
         return metrics
 
     def choose_final_model(self) -> dict[str, Any]:
