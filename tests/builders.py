@@ -51,57 +51,7 @@ CONTINUAL = [
 ]
 
 
-def xnli_args(model: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output),
-        "--train_file",
-        str(NLI / "train.en.jsonl"),
-        "--validation_files",
-        str(NLI / "dev.{lang}.jsonl"),
-        "--per_device_train_batch_size",
-        "8",
-        "--per_device_eval_batch_size",
-        "16",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        "--seed",
-        "1",
-        "--report_to",
-        "none",
-        *extra,
-    ]
-
-
-def ner_args(model: Path, output: Path, *extra: str) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model),
-        "--output_dir",
-        str(output),
-        "--train_file",
-        str(NER / "train.en.jsonl"),
-        "--test_files",
-        str(NER / "test.{lang}.conll"),
-        "--per_device_train_batch_size",
-        "8",
-        "--per_device_eval_batch_size",
-        "16",
-        "--save_strategy",
-        "no",
-        "--disable_tqdm",
-        "true",
-        "--seed",
-        "1",
-        *extra,
-    ]
-
-
-def task_args(model: Path, output: Path, *extra: str) -> list[str]:
+def task_args(model: Path, output: Path, *extra: str, batch_size: int = 4) -> list[str]:
     """The options every task script takes in the tests: model, output, small batches, no saving, seed 1."""
     return [
         "--model_name_or_path",
@@ -109,7 +59,7 @@ def task_args(model: Path, output: Path, *extra: str) -> list[str]:
         "--output_dir",
         str(output),
         "--per_device_train_batch_size",
-        "4",
+        str(batch_size),
         "--per_device_eval_batch_size",
         "16",
         "--save_strategy",
@@ -122,6 +72,16 @@ def task_args(model: Path, output: Path, *extra: str) -> list[str]:
         "1",
         *extra,
     ]
+
+
+def xnli_args(model: Path, output: Path, *extra: str) -> list[str]:
+    files = ["--train_file", str(NLI / "train.en.jsonl"), "--validation_files", str(NLI / "dev.{lang}.jsonl")]
+    return task_args(model, output, *files, *extra, batch_size=8)
+
+
+def ner_args(model: Path, output: Path, *extra: str) -> list[str]:
+    files = ["--train_file", str(NER / "train.en.jsonl"), "--test_files", str(NER / "test.{lang}.conll")]
+    return task_args(model, output, *files, *extra, batch_size=8)
 
 
 def pos_args(model: Path, output: Path, *extra: str) -> list[str]:
