@@ -37,9 +37,9 @@ NAME being the canonical set name (``eval_xquad.es_f1``, ``eval_xquad.es_squad_f
 (with ``task_loss`` and ``alignment_loss`` under continual learning) and ``README.md``.
 
 ``--average_checkpoints last_k:K|every:N`` saves and evaluates an average of checkpoints instead of the last weights,
-``--select_on english_dev`` the candidate with the best F1 on the English-only sets of ``--eval_sets`` (context and
-question in English, e.g. ``mlqa.en.en:validation`` or ``en=dev.json``; ``final_model.json``; see
-:mod:`xladjust.tasks.final_model`).
+``--select_on english_dev`` the candidate with the best F1 on English validation questions: ``--selection_file``, else
+the validation split of ``--train_dataset`` (SQuAD v1.1's dev set), never the evaluation sets, which are test sets
+(``final_model.json``; see :mod:`xladjust.tasks.final_model`).
 """
 
 from __future__ import annotations
@@ -132,6 +132,14 @@ class QaDataArguments:
     )
     train_file: str | None = field(default=None, metadata={"help": "Local English training file (default: Hub)."})
     train_dataset: str = field(default="rajpurkar/squad", metadata={"help": "Hub training data without --train_file."})
+    selection_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --select_on english_dev: the English validation questions (SQuAD JSON) the final model is "
+            "chosen on; default: the validation split of --train_dataset on the Hub (SQuAD v1.1's dev set). The "
+            "evaluation sets, test sets all, are never read for the choice."
+        },
+    )
     max_seq_length: int = field(default=384, metadata={"help": "Subwords per window (question + context)."})
     doc_stride: int = field(default=128, metadata={"help": "Subwords shared by consecutive windows of a context."})
     n_best_size: int = field(default=20, metadata={"help": "Best start and end tokens paired per window."})
@@ -218,6 +226,30 @@ def load_train_examples(data_args: QaDataArguments, cache_dir: str | None) -> tu
     if data_args.train_file is not None:
         return qa_data.read_qa_file(data_args.train_file, allow_repeated_ids=True), data_args.train_file
     return qa_data.load_hub_train_set(data_args.train_dataset, cache_dir), f"{data_args.train_dataset} (train)"
+
+
+def with_windows(eval_set: QaEvalSet, windows: Any) -> QaEvalSet:
+    """The set with its evaluation windows (``features``: the model's inputs, without the bookkeeping columns)."""
+    return dataclasses.replace(
+        eval_set, windows=windows, features=windows.remove_columns(list(EVAL_BOOKKEEPING_COLUMNS))
+    )
+
+
+def load_selection_set(
+    data_args: QaDataArguments, training_args: QaTrainingArguments, cache_dir: str | None
+) -> list[QaEvalSet]:
+    """With ``--select_on english_dev``: the English validation questions of the training benchmark (SQuAD v1.1's
+    dev set, or ``--selection_file``), which the final model is chosen on; XQuAD and MLQA are test sets."""
+    if training_args.select_on != "english_dev":
+        return []
+    path = data_args.selection_file
+    if path is not None:
+        examples, source = qa_data.read_qa_file(path), path
+    else:
+        examples = qa_data.load_hub_train_set(data_args.train_dataset, cache_dir, split="validation")
+        source = f"{data_args.train_dataset} (validation)"
+    spec = qa_data.QaSetSpec("squad.en", "squad", "en", "en", "validation", data_args.train_dataset, "", path=path)
+    return [QaEvalSet("eval", "en", first_examples(examples, data_args.max_eval_samples), source, spec=spec)]
 
 
 def load_qa_eval_sets(data_args: QaDataArguments) -> list[QaEvalSet]:
@@ -319,6 +351,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         train_examples, train_source = load_train_examples(data_args, model_args.cache_dir)
         train_examples = select_training_examples(train_examples, data_args, training_args)
     eval_sets = load_qa_eval_sets(data_args) if training_args.do_eval else []
+    selection = load_selection_set(data_args, training_args, model_args.cache_dir) if training_args.do_train else []
 
     # 2. Question + context windows; training counts the answers that no window holds.
     tokenizer = load_tokenizer(model_args)
@@ -331,13 +364,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         log("%s (--max_seq_length %d, --doc_stride %d)", stats.summary(), windows["max_length"], windows["doc_stride"])
         train_dataset = train_dataset.remove_columns(list(TRAIN_BOOKKEEPING_COLUMNS))
     encode = partial(prepare_eval_features, **windows)
-    for i, eval_set in enumerate(eval_sets):
-        features = tokenize(eval_set.examples, encode, data_args, training_args)
-        model_inputs = features.remove_columns(list(EVAL_BOOKKEEPING_COLUMNS))
-        eval_sets[i] = dataclasses.replace(eval_set, windows=features, features=model_inputs)
+    eval_sets = [with_windows(s, tokenize(s.examples, encode, data_args, training_args)) for s in eval_sets]
+    selection = [with_windows(s, tokenize(s.examples, encode, data_args, training_args)) for s in selection]
     decode = partial(decode_qa, n_best_size=data_args.n_best_size, max_answer_length=data_args.max_answer_length)
-    english_only = [s for s in eval_sets if {s.spec.context_language, s.spec.question_language} == {"en"}]
-    final_model = final_model_choice(training_args, english_only, decode, "f1")  # --select_on: English-only sets
+    final_model = final_model_choice(training_args, selection, decode, "f1")
     model = load_task_model(AutoModelForQuestionAnswering, model_args, QA_LABELS)
 
     # 3. Continual learning (optional) and the trainer.

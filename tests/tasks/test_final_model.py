@@ -218,7 +218,7 @@ def test_ner_chooses_on_english_f1(tiny_bert, tmp_path):
     assert results["final_model"] in {c["name"] for c in record["candidates"]} and "predict_es_f1" in results
 
 
-def test_qa_chooses_on_the_english_only_sets(tiny_bert, tmp_path):
+def test_qa_chooses_on_english_validation_questions_never_on_the_test_sets(tiny_bert, tmp_path, monkeypatch):
     qa = FIXTURES / "qa"
     output = tmp_path / "out"
     args = [
@@ -242,7 +242,9 @@ def test_qa_chooses_on_the_english_only_sets(tiny_bert, tmp_path):
         "--do_eval",
         "--eval_sets",
         f"xquad.es={qa / 'dev.es.json'}",
-        f"en={qa / 'train.en.json'}",
+        f"en={qa / 'train.en.json'}",  # an English test set: reported, never chosen on
+        "--selection_file",
+        str(qa / "train.en.json"),
         "--select_on",
         "english_dev",
         "--average_checkpoints",
@@ -257,5 +259,13 @@ def test_qa_chooses_on_the_english_only_sets(tiny_bert, tmp_path):
     ]
     chosen = next(c for c in record["candidates"] if c["name"] == record["chosen"])
     assert results["final_model_selection_score"] == chosen["score"] and "eval_xquad.es_f1" in results
-    with pytest.raises(InputError, match="no English validation set to choose on"):
-        run_qa.main([*args[: args.index("--eval_sets") + 2], *args[-4:], "--overwrite_output_dir"])
+    # The choice is scored on the selection questions alone: the English test set is not among what it reads.
+    scored = []
+    original = run_qa.decode_qa
+    monkeypatch.setattr(run_qa, "decode_qa", lambda s, *a, **k: scored.append(s.spec.name) or original(s, *a, **k))
+    run_qa.main([*args, "--overwrite_output_dir"])
+    assert set(scored[:-2]) == {"squad.en"} and sorted(scored[-2:]) == ["en", "xquad.es"]
+    # Without --selection_file the default is SQuAD's validation split on the Hub (offline here: refused).
+    without = [*args[: args.index("--selection_file")], *args[args.index("--select_on") :], "--overwrite_output_dir"]
+    with pytest.raises(InputError, match="QA validation data rajpurkar/squad"):
+        run_qa.main(without)

@@ -12,7 +12,8 @@ It is read off the study's steps, option by option, as each script reads it (:fu
   the English training split (``--train_dataset`` of run_xnli.py and run_belebele.py) unless ``--train_file``;
   per ``--eval_languages`` language without a local file, the validation split with ``--do_eval``, the test
   split with ``--do_predict`` (Belebele has its test split only);
-- run_qa.py: the training set (``--train_dataset``, SQuAD) unless ``--train_file``; with ``--do_eval`` each
+- run_qa.py: the training set (``--train_dataset``, SQuAD) unless ``--train_file``, and its validation split for
+  ``--select_on english_dev`` without ``--selection_file``; with ``--do_eval`` each
   ``--eval_sets`` entry without a local file (``NAME=PATH``, ``--eval_files``);
 - run_analysis.py: Tatoeba per language for ``--analyses sentence_retrieval --retrieval_corpus tatoeba`` without
   ``--tatoeba_dir``; the other analyses read the adjustments' held-out files.
@@ -174,6 +175,9 @@ def _datasets(script: str, values: dict[str, list[str]]) -> list[Check]:
         if _flag(values, "do_train") and "train_file" not in values:
             dataset = _one(values, "train_dataset", QA_TRAIN_DATASET)
             checks.append(Check("SQuAD" if dataset == QA_TRAIN_DATASET else dataset, "train", (HubSource(dataset),)))
+            if _one(values, "select_on") == "english_dev" and "selection_file" not in values:  # its dev set
+                label = "SQuAD" if dataset == QA_TRAIN_DATASET else dataset
+                checks.append(Check(label, "validation", (HubSource(dataset, None, "validation"),)))
         if _flag(values, "do_eval"):
             local = {entry.partition("=")[0] for entry in values.get("eval_files", []) if "=" in entry}
             for spec in values.get("eval_sets", []):

@@ -426,9 +426,10 @@ def load_eval_set(eval_set: QaSetSpec | str, cache_dir: str | None = None) -> da
     return dataset
 
 
-def load_hub_train_set(name: str, cache_dir: str | None = None) -> datasets.Dataset:
-    """The ``train`` split of a SQuAD-format Hub dataset (``rajpurkar/squad``) with ``QA_FEATURES`` columns."""
-    dataset, _ = load_first(f"QA training data {name}", [HubSource(name, None, "train")], cache_dir=cache_dir)
+def load_hub_train_set(name: str, cache_dir: str | None = None, split: str = "train") -> datasets.Dataset:
+    """A split (``train``; ``validation`` for English-only model selection) of a SQuAD-format Hub dataset
+    (``rajpurkar/squad``) with ``QA_FEATURES`` columns."""
+    dataset, _ = load_first(f"QA {split} data {name}", [HubSource(name, None, split)], cache_dir=cache_dir)
     return standardize_columns(dataset)
 
 
