@@ -34,13 +34,30 @@ from xladjust.analysis.word_analysis import analyse_words, write_distance_csv
 from xladjust.analysis.word_distances import METRICS
 from xladjust.analysis.word_vectors import EncodedCorpus, WordIndex, encode_pairs
 from xladjust.cli import configure_logging, run_main
+from xladjust.data.embedding_alignment import build_aligner
 from xladjust.data.parallel import LanguageCorpus, load_parallel_corpora
 from xladjust.data.parallel_arguments import ParallelDataArguments
 from xladjust.data.tatoeba import Bitext
 from xladjust.data.text import check_fast_tokenizer
+from xladjust.errors import InputError
 from xladjust.io import write_json, write_text
 from xladjust.run_folder import start_run
 from xladjust.script_utils import parse_arguments
+
+
+def check_data_options(data_args: ParallelDataArguments) -> None:
+    """Refuse the parallel-data options that run_adjust.py takes and this script cannot honour (before run.json)."""
+    if data_args.max_train_pairs is not None or data_args.validation_pairs:
+        raise InputError(
+            "run_analysis.py samples its pairs with --max_pairs (not --max_train_pairs/--validation_pairs)"
+        )
+    if data_args.filter_model is not None:  # the held-out pairs are drawn before run_adjust.py filters
+        raise InputError("--filter_model filters an adjustment's training pairs; the analysis reads its pairs whole")
+    if data_args.aligner == "simalign":  # whose vectors? Every --models entry is a candidate: the choice is the user's
+        raise InputError(
+            "--aligner simalign: give the links as --alignment_files (run_adjust.py --aligner simalign writes them "
+            "to its heldout/ folder)"
+        )
 
 
 def load_corpora(
@@ -51,7 +68,9 @@ def load_corpora(
     data_args.max_train_pairs, data_args.validation_pairs = args.max_pairs, 0
     corpora, bitexts = [], []
     if set(args.analyses) - {"sentence_retrieval"}:
-        corpora = load_parallel_corpora(data_args, args.seed, os.path.join(args.output_dir, "alignments"))
+        aligner = build_aligner(data_args, None, "cpu")  # eflomal (None) or the --dictionary_files links
+        cache = os.path.join(args.output_dir, "alignments")
+        corpora = load_parallel_corpora(data_args, args.seed, cache, aligner=aligner)
     if "sentence_retrieval" in args.analyses:
         bitexts = load_retrieval_corpora(data_args, args.retrieval_corpus, args.tatoeba_dir, args.seed, args.max_pairs)
     return corpora, bitexts
@@ -109,6 +128,7 @@ def encode_with(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     data_args, args = parse_arguments((ParallelDataArguments, AnalysisArguments), argv)
     configure_logging()
+    check_data_options(data_args)
     run = start_run(
         "run_analysis.py",
         (data_args, args),

@@ -367,3 +367,24 @@ def test_rerun_is_a_no_op_and_other_settings_are_refused(analysis, capsys):
     assert {path: path.stat().st_mtime_ns for path in output.rglob("*")} == before
     with pytest.raises(InputError, match='--distance: "both" → "cosine"'):
         run_analysis.main([*args[:-4], "cosine", "--layers", "-1", "1"])
+
+
+def test_dictionary_links_and_the_options_it_does_not_take(tiny_bert, tmp_path):
+    """Pairs without alignment files are linked by --aligner dictionary as in run_adjust.py; SimAlign links and the
+    adjustment's own sampling options are refused rather than silently replaced."""
+    dictionary = tmp_path / "en-es.txt"
+    dictionary.write_text("the el\ncat gato\nhouse casa\nblack negro\n", encoding="utf-8")
+    sentences = ["--languages", "es", "--parallel_files", str(PARALLEL / "es-en.txt")]
+    common = ["--models", f"base={tiny_bert}", "--analyses", "word_retrieval", *sentences]
+    output = tmp_path / "dictionary"
+    aligned = ["--aligner", "dictionary", "--dictionary_files", f"es={dictionary}", "--filter_identical", "false"]
+    run_analysis.main([*common, *aligned, "--output_dir", str(output)])
+    assert json.loads((output / "alignments" / "es-en.json").read_text())["aligner"] == "dictionary"
+    for extra, message in [
+        (["--aligner", "simalign"], "give the links as --alignment_files"),
+        (["--max_train_pairs", "5"], "samples its pairs with --max_pairs"),
+        (["--validation_pairs", "2"], "samples its pairs with --max_pairs"),
+        (["--filter_model", str(tiny_bert), "--filter_keep", "0.5"], "the analysis reads its pairs whole"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            run_analysis.main([*common, *extra, "--output_dir", str(tmp_path / "refused")])

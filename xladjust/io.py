@@ -48,6 +48,8 @@ def atomic_path(path: str | Path, *, make_parents: bool = True) -> Iterator[Path
     os.close(handle)
     try:
         yield Path(temporary)
+        # mkstemp makes the file private (0600); the result gets the permissions a plain open() would give it.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -59,6 +61,12 @@ def open_atomic(path: str | Path) -> Iterator[BinaryIO]:
     """A binary handle to stream into; the file appears at ``path`` only when the block ends without an error."""
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         yield handle
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
