@@ -269,6 +269,11 @@ def test_slurm_jobs_are_valid_shell_and_reuse_a_recorded_process_count(tmp_path)
     (folder / "run.json").write_text(json.dumps({"status": "running", "settings": {"processes": 2}}))
     plan = plan_job(config, steps["qa-original-seed1"], offline=False)
     assert plan.processes == 2 and "#SBATCH --gres=gpu:2" in plan.text and "processes: 2" in plan.text
+    # One GPU under torchrun: the command names $MASTER_PORT, so the job sets it (else torchrun gets "").
+    single = load_config(PAPER, [f"output_dir={tmp_path}", 'launcher=["torchrun"]'])
+    one = plan_job(single, {s.name: s for s in build_steps(single)}["xnli-original-seed2"], offline=False)
+    assert '--master_port "$MASTER_PORT"' in one.text or "--master_port $MASTER_PORT" in one.text
+    assert one.text.index("export MASTER_PORT=") < one.text.index('MASTER_PORT"')
     for job in (several, plan):
         script = tmp_path / "job.sh"
         script.write_text(job.text)

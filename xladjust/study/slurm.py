@@ -265,7 +265,7 @@ def plan_job(
         *(f"export {name}={shlex.quote(value)}" for name, value in exports.items()),
         *config.slurm.setup,
     ]
-    if processes * resources.nodes > 1 or "--main_process_port" in command:
+    if processes * resources.nodes > 1 or "MASTER_PORT" in line:  # torchrun names its port even for one process
         lines.append(f"export MASTER_PORT={FREE_PORT}")
     if several:
         lines.append('export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)')

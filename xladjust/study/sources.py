@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +39,7 @@ from xladjust.data.parallel import build_sources
 from xladjust.data.tatoeba import tatoeba_sources
 from xladjust.study.config import StudyConfig
 from xladjust.study.matrix import Step, build_steps
+from xladjust.tasks.arguments import file_entry_language
 from xladjust.tasks.multiple_choice import belebele_hub_sources
 from xladjust.tasks.ner import ner_hub_sources
 from xladjust.tasks.nli import nli_hub_sources
@@ -57,7 +57,6 @@ PARALLEL_SPLIT = "train"
 ANALYSES = ("distances", "word_retrieval", "sentence_retrieval")
 RETRIEVAL_CORPUS = "pairs"
 
-_LANGUAGE_CODE = re.compile(r"[A-Za-z][A-Za-z-]*")  # as xladjust.tasks.arguments reads LANG=PATH entries
 _DATASET_LABELS = {PARALLEL_DATASET: "WikiMatrix", "Helsinki-NLP/opus-100": "OPUS-100"}
 # run_xnli.py / run_ner.py --task_name → (benchmark, the loader's sources of (language, split))
 _CLASSIFICATION = {"pawsx": ("PAWS-X", pawsx_hub_sources), "sib200": ("SIB-200", sib200_hub_sources)}
@@ -119,11 +118,7 @@ def _flag(values: dict[str, list[str]], name: str) -> bool:
 def _has_file(entries: Sequence[str], language: str) -> bool:
     """Whether ``--validation_files``/``--test_files`` entries give ``language`` a local file (``LANG=PATH``, or a
     PATH for every language without its own)."""
-    for entry in entries:
-        prefix, separator, _ = entry.partition("=")
-        if not (separator and _LANGUAGE_CODE.fullmatch(prefix)) or prefix == language:
-            return True
-    return False
+    return any(file_entry_language(entry) in (None, language) for entry in entries)
 
 
 def study_sources(config: StudyConfig, steps: Iterable[Step] | None = None) -> StudySources:

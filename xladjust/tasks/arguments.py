@@ -26,7 +26,7 @@ from transformers import TrainingArguments
 from xladjust.data.languages import PAPER_LANGUAGES, check_language
 from xladjust.errors import InputError
 
-_LANGUAGE_CODE = re.compile(r"[A-Za-z][A-Za-z-]*")
+_LANGUAGE_CODE = re.compile(r"[A-Za-z][A-Za-z_-]*")  # es, zh-CN, and FLORES-200 codes such as ast_Latn
 _AVERAGING = re.compile(r"(last_k|every):([1-9]\d*)")
 SELECTION_SETS = ("english_dev",)
 
@@ -186,6 +186,12 @@ class TaskDataArguments:
         return default.replace("{lang}", language), "{lang}" not in default and len(users) > 1
 
 
+def file_entry_language(entry: str) -> str | None:
+    """The LANG of a ``LANG=PATH`` entry of ``--validation_files``/``--test_files``; None for a plain PATH."""
+    language, separator, _ = entry.partition("=")
+    return language if separator and _LANGUAGE_CODE.fullmatch(language) else None
+
+
 def _parse_file_entries(
     entries: Sequence[str], flag: str, languages: Sequence[str]
 ) -> tuple[dict[str, str], str | None]:
@@ -193,8 +199,8 @@ def _parse_file_entries(
     explicit: dict[str, str] = {}
     default = None
     for entry in entries:
-        language, separator, path = entry.partition("=")
-        if separator and _LANGUAGE_CODE.fullmatch(language):
+        language, path = file_entry_language(entry), entry.partition("=")[2]
+        if language is not None:
             if language not in languages:
                 raise InputError(f"{flag}: {language!r} is not one of --eval_languages ({' '.join(languages)})")
             if language in explicit or not path:
