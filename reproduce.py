@@ -46,8 +46,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from xladjust.cli import configure_logging, run_main
 from xladjust.errors import InputError
@@ -111,11 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     all_steps = build_steps(config)
     steps = select(all_steps, parse_filters(args.only))
     if args.estimate:
-        counts = [int(n) for n in args.gpus.split(",")] if args.gpus else list(ESTIMATE_GPUS)
-        print(estimate_table(config, steps, counts, args.config))
+        print(estimate_table(config, steps, estimate_counts(args.gpus), args.config))
         return 0
     if args.prefetch:
-        return prefetch(config)
+        return prefetch(config, dry_run=args.dry_run)
     launches = read_launches(config.output_dir)
     if args.status:
         return print_status(steps, launches, args.backend)
@@ -230,6 +230,22 @@ def print_status(steps: Sequence[Step], launches: dict, backend: str) -> int:
     return 0
 
 
+def estimate_counts(gpus: str | None) -> list[int]:
+    """``--estimate --gpus 1,4,8``: the GPU counts the estimate is made for (not GPU ids, as for running)."""
+    if not gpus:
+        return list(ESTIMATE_GPUS)
+    counts = gpus.split(",")
+    if not all(count.isdigit() and int(count) > 0 for count in counts):
+        raise InputError(f"--estimate --gpus takes GPU counts, e.g. 1,4,8 (got {gpus!r})")
+    return [int(count) for count in counts]
+
+
+def report_options(options: Mapping[str, Any]) -> list[str]:
+    """``report.args`` as run_report.py's flags: ``true`` is a bare switch (``--pool_seeds``), ``false`` none."""
+    switches = [f"--{name}" for name, value in options.items() if value is True]
+    return switches + render_args({name: value for name, value in options.items() if not isinstance(value, bool)})
+
+
 def make_report(config: StudyConfig) -> None:
     import run_report
 
@@ -237,9 +253,11 @@ def make_report(config: StudyConfig) -> None:
     root = config.output_dir
     report_args = ["--runs_dir", root, "--output_dir", os.path.join(root, "report"), "--overwrite_output_dir"]
     try:
-        run_report.main(report_args + render_args(config.report.args))
+        run_report.main(report_args + report_options(config.report.args))
     except InputError as error:
         logger.error("no report: %s", error)
+    except SystemExit:  # run_report.py's parser said what is wrong with report.args; the steps' work is kept
+        logger.error("no report: report.args holds an option run_report.py does not take (see the line above)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import reproduce
+import run_report
 from tests.study_helpers import tiny_config, value, values
 from xladjust.errors import InputError
 from xladjust.study import local
@@ -211,3 +212,22 @@ def test_paper_config_reports_qa_by_the_papers_squad_protocol():
     assert value(report_args, "--qa_metric") == "squad"
     parsed = run_report.parse_args(["--runs_dir", "x", "--output_dir", "y", *report_args])
     assert (parsed.qa_metric, parsed.qa_score) == ("squad", "f1")
+
+
+def test_report_options_estimate_counts_and_a_prefetch_dry_run(capsys):
+    # report.args: run_report.py's switches take no value (a "--pool_seeds true" would end reproduce.py).
+    assert reproduce.report_options({"pool_seeds": True, "overwrite_output_dir": False, "samples": 10}) == [
+        "--pool_seeds",
+        "--samples",
+        "10",
+    ]
+    run_report.parse_args(["--output_dir", "x", *reproduce.report_options({"pool_seeds": True, "alpha": 0.01})])
+    assert reproduce.estimate_counts("1,4,8") == [1, 4, 8]
+    for bad in ("none", "0,1", "4,x"):
+        with pytest.raises(InputError, match="--estimate --gpus takes GPU counts"):
+            reproduce.estimate_counts(bad)
+    config = str(ROOT / "configs" / "paper.json")
+    assert reproduce.main(["--config", config, "--prefetch", "--dry_run", "--set", 'languages=["es"]']) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith("# 1 model(s) and ") and "model google-bert/bert-base-multilingual-cased" in listed
+    assert any(line.startswith("WikiMatrix en-es train: sentence-transformers/") for line in listed)

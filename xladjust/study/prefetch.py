@@ -58,9 +58,17 @@ def fetch_model(name: str) -> str:
     return folder
 
 
-def prefetch(config: StudyConfig, echo: Callable[[str], None] = print) -> int:
+def prefetch(config: StudyConfig, echo: Callable[[str], None] = print, dry_run: bool = False) -> int:
     """Download what the study reads (see the module docstring); exit status 0 when everything was fetched, 1 when
-    something could not be (then no ``prefetch.json`` is written)."""
+    something could not be (then no ``prefetch.json`` is written). ``dry_run``: list it, download nothing."""
+    if dry_run:
+        needs = study_sources(config)
+        echo(f"# {len(needs.models)} model(s) and {len(needs.datasets)} dataset split(s) to fetch (--dry_run)")
+        for model in needs.models:
+            echo(f"model {model}")
+        for check in needs.datasets:
+            echo(f"{check.label}: {' or '.join(source.describe() for source in check.sources)}")
+        return 0
     if hub_offline():
         raise InputError("--prefetch needs the Hub: HF_HUB_OFFLINE or HF_DATASETS_OFFLINE is set")
     needs = study_sources(config)
