@@ -155,18 +155,22 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         write_held_out(corpora, os.path.join(training_args.output_dir, "heldout"))
 
     # 4. Held-out loss of the original encoder, training, held-out loss after.
-    results: dict[str, float] = {key: value for c in corpora for key, value in c.metrics().items()}
-    if results:  # the pair filter's and the dictionary's counts
-        trainer.save_metrics("data", results)
+    # The pair filter's and the dictionary's counts are saved with the first results (never before the work: a
+    # killed run leaves no results file).
+    data = {"data": {key: value for c in corpora for key, value in c.metrics().items()}}
+    results: dict[str, float] = {}
     if training_args.do_eval and held_out_dataset is not None:
         results.update(trainer.evaluate_original(metric_key_prefix="eval_before"))
     if training_args.do_train:
-        results.update(trainer.train_and_save(checkpoint, len(train_dataset), samples_key="train_pairs"))
+        results.update(trainer.train_and_save(checkpoint, len(train_dataset), "train_pairs", records=data))
     if training_args.do_eval and held_out_dataset is not None:
         metrics = trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", {**metrics, **{k: v for k, v in results.items() if k.startswith("eval_before")}})
         results.update(metrics)
+    if not training_args.do_train and data["data"]:
+        trainer.save_metrics("data", data["data"])
+        results.update(data["data"])
 
     # 5. Model card, and the Hub.
     trainer.publish(data_args.languages)

@@ -246,8 +246,9 @@ class XLTrainer(Trainer):
         self.save_metrics("train", metrics)
         self.save_state()
         for name, record in (records or {}).items():
-            self.save_metrics(name, dict(record))
-            metrics.update(record)
+            if record:
+                self.save_metrics(name, dict(record))
+                metrics.update(record)
         return metrics
 
     def choose_final_model(self) -> dict[str, Any]:

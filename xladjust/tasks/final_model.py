@@ -131,8 +131,8 @@ def english_dev_sets(
     """The English validation set that ``--select_on english_dev`` scores candidates on (tokenised): the one
     :func:`~xladjust.tasks.eval_sets.load_eval_sets` read with ``--do_eval``, else read alone (only English:
     ``--validation_files en=PATH``, a ``{lang}`` path, or the Hub). Empty without ``--select_on``."""
-    if getattr(training_args, "select_on", None) != "english_dev":
-        return []
+    if getattr(training_args, "select_on", None) != "english_dev" or not training_args.do_train:
+        return []  # nothing to choose: final_model_choice warns that the option is ignored without --do_train
     if "en" not in data_args.eval_languages:
         raise InputError("--select_on english_dev reads the English validation set: add en to --eval_languages")
     found = [s for s in eval_sets if (s.split, s.language) == ("eval", "en")]
