@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             alignment_cache_dir=os.path.join(training_args.output_dir, "alignments"),
             aligner=build_aligner(data_args, model_args, training_args.device),
             device=training_args.device,
+            model_kwargs=model_args.download_options(),
         )
 
     # 2. Tokenise once: token ids, word→subword maps and links in subword-pooled word numbers.

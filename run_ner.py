@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model = load_task_model(AutoModelForTokenClassification, model_args, task.labels)
 
     # 3. Continual learning (optional) and the trainer.
-    continual = setup_continual_learning(continual_args, model, tokenizer, training_args)
+    continual = setup_continual_learning(continual_args, model, tokenizer, training_args, model_args)
     trainer = TaskTrainer(
         model=model,
         args=training_args,

@@ -19,3 +19,7 @@ class ModelArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "Where to store models downloaded from the Hub."})
     model_revision: str = field(default="main", metadata={"help": "Branch, tag or commit of a Hub model."})
     token: str | None = field(default=None, metadata={"help": "Hub token (defaults to the cached login)."})
+
+    def download_options(self) -> dict[str, str | None]:
+        """``from_pretrained``'s options for any other model a run reads (a pair filter's, SimAlign's)."""
+        return {"cache_dir": self.cache_dir, "token": self.token}

@@ -172,6 +172,12 @@ def fingerprint(path: str, skip: Iterable[str] = ()) -> str:
     return digest.hexdigest()
 
 
+def input_identity(value: str) -> Any:
+    """What a cache of results computed with ``value`` (a model's Hub name or folder) is keyed on: the name, or the
+    folder's path with its content fingerprint, so that a model retrained in the same folder is another input."""
+    return _input(value, ())
+
+
 def _input(value: Any, skip: Sequence[str]) -> Any:
     """A path-like argument value → ``{"path", "sha256"}`` when it names local data, else unchanged."""
     if isinstance(value, list | tuple):

@@ -113,3 +113,9 @@ def test_aligner_checks_its_settings(tiny_bert):
         SimAligner(str(tiny_bert), method="mwmf")
     with pytest.raises(InputError, match="--simalign_layer 8 does not exist"):
         SimAligner(str(tiny_bert), layer=8).align([["gato"]], [["cat"]])
+
+
+def test_an_encoder_that_cannot_be_loaded_is_an_input_error(tmp_path):
+    aligner = SimAligner(str(tmp_path / "no-such-encoder"))
+    with pytest.raises(InputError, match="SimAlign cannot load its encoder"):
+        aligner.align([["uno"]], [["one"]])

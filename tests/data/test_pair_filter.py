@@ -142,3 +142,19 @@ def test_load_language_corpus_reports_the_filter(tiny_bert, tmp_path):
 def test_bad_filter_and_dictionary_options_are_input_errors(options, message):
     with pytest.raises(InputError, match=message):
         ParallelDataArguments(languages=["es"], parallel_files=["x"], **options)
+
+
+def test_a_local_filter_model_is_keyed_on_its_content_not_its_path(tiny_bert, tmp_path):
+    """The score cache survives --overwrite_output_dir: a model retrained in the same folder must not reuse it."""
+    import shutil
+
+    folder = tmp_path / "filter-model"
+    shutil.copytree(tiny_bert, folder)
+    before = PairScorer(str(folder)).settings()["filter_model"]
+    assert before["path"] == str(folder) and len(before["sha256"]) == 64
+    model = AutoModel.from_pretrained(folder)
+    with torch.no_grad():
+        model.embeddings.word_embeddings.weight[5] += 1.0
+    model.save_pretrained(folder)  # retrained in place
+    assert PairScorer(str(folder)).settings()["filter_model"]["sha256"] != before["sha256"]
+    assert PairScorer("sentence-transformers/LaBSE").settings()["filter_model"] == "sentence-transformers/LaBSE"

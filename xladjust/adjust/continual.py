@@ -187,16 +187,19 @@ def build_continual_alignment(
     seed: int,
     output_dir: str,
     device: str | torch.device = "cpu",
+    model_args: ModelArguments | None = None,
 ) -> ContinualAlignment | None:
     """Read and tokenise the parallel pool and freeze a copy of the task model's encoder; None when disabled.
-    SimAlign and the pair filter run on ``device``; SimAlign reads the starting encoder (``model.name_or_path``)."""
+    SimAlign and the pair filter run on ``device``; SimAlign reads the starting encoder (``model_args``: the task
+    script's, with its revision, cache and token; default: ``model.name_or_path``)."""
     if not args.enabled:
         return None
     data_args = args.parallel_data()
-    aligner = build_aligner(data_args, ModelArguments(model_name_or_path=model.name_or_path), device)
-    corpora = load_parallel_corpora(
-        data_args, seed, os.path.join(output_dir, "alignments"), aligner=aligner, device=device
-    )
+    model_args = model_args or ModelArguments(model_name_or_path=model.name_or_path)
+    aligner = build_aligner(data_args, model_args, device)
+    cache = os.path.join(output_dir, "alignments")
+    kwargs = model_args.download_options()
+    corpora = load_parallel_corpora(data_args, seed, cache, aligner=aligner, device=device, model_kwargs=kwargs)
     settings = args.to_settings()
     pool, _ = build_alignment_datasets(
         corpora, tokenizer, max_seq_length=args.align_max_seq_length, include_cls_sep=settings.include_cls_sep

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from xladjust.data.dictionary_alignment import DictionaryAligner, dictionary_paths
 from xladjust.data.text import check_fast_tokenizer, tokenize_words
 from xladjust.errors import InputError
+from xladjust.run_folder import input_identity
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class SimAligner:
     def settings(self) -> dict[str, Any]:
         return {
             "aligner": self.name,
-            "model": self.model_name_or_path,
+            "model": input_identity(self.model_name_or_path),
             "layer": self.layer,
             "method": self.method,
             "level": self.level,
@@ -119,9 +120,14 @@ class SimAligner:
     def _load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_name, **self.model_kwargs)
-        check_fast_tokenizer(self._tokenizer)
-        self._model = AutoModel.from_pretrained(self.model_name_or_path, **self.model_kwargs).to(self.device).eval()
+        try:  # a missing folder, a Hub id offline: the user's to fix, not a traceback
+            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_name, **self.model_kwargs)
+            check_fast_tokenizer(self._tokenizer)
+            model = AutoModel.from_pretrained(self.model_name_or_path, **self.model_kwargs)
+        except OSError as error:
+            message = str(error).strip().splitlines()[0]
+            raise InputError(f"SimAlign cannot load its encoder: {message}", self.model_name_or_path) from None
+        self._model = model.to(self.device).eval()
         count = self._model.config.num_hidden_layers
         if not -(count + 1) <= self.layer <= count:
             raise InputError(f"--simalign_layer {self.layer} does not exist: the encoder has hidden states 0..{count}")

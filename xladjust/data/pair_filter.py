@@ -40,6 +40,7 @@ import torch
 
 from xladjust.errors import InputError
 from xladjust.io import write_json
+from xladjust.run_folder import input_identity
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ class PairScorer:
         self._model = self._tokenizer = None
 
     def settings(self) -> dict[str, Any]:
-        return {"filter_model": self.model_name_or_path, "max_length": self.max_length, "pooling": "mean"}
+        model = input_identity(self.model_name_or_path)
+        return {"filter_model": model, "max_length": self.max_length, "pooling": "mean"}
 
     def _load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -181,10 +183,14 @@ class PairFilter:
         return kept, stats
 
 
-def build_pair_filter(data_args: Any, device: str | torch.device = "cpu") -> PairFilter | None:
+def build_pair_filter(
+    data_args: Any, device: str | torch.device = "cpu", model_kwargs: dict[str, Any] | None = None
+) -> PairFilter | None:
     """The filter of :class:`~xladjust.data.parallel_arguments.ParallelDataArguments` (None without
-    ``--filter_model``)."""
+    ``--filter_model``); ``model_kwargs``: ``from_pretrained``'s (cache folder, token)."""
     if getattr(data_args, "filter_model", None) is None:
         return None
-    scorer = PairScorer(data_args.filter_model, max_length=data_args.max_seq_length, device=device)
+    scorer = PairScorer(
+        data_args.filter_model, max_length=data_args.max_seq_length, device=device, model_kwargs=model_kwargs
+    )
     return PairFilter(scorer, data_args.filter_keep, data_args.filter_min_score)

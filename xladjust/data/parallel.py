@@ -532,14 +532,15 @@ def load_parallel_corpora(
     alignment_cache_dir: str | Path | None,
     aligner: WordAligner | Mapping[str, WordAligner] | None = None,
     device: str | Any = "cpu",
+    model_kwargs: dict[str, Any] | None = None,
 ) -> list[LanguageCorpus]:
     """Every language of :class:`~xladjust.data.parallel_arguments.ParallelDataArguments`, read, split, filtered by
-    score (``--filter_model``, on ``device``), aligned (with eflomal, or ``aligner``: one for every language, or one
-    per language) and filtered."""
+    score (``--filter_model``, on ``device``, loaded with ``model_kwargs``), aligned (with eflomal, or ``aligner``:
+    one for every language, or one per language) and filtered."""
     from xladjust.data.pair_filter import build_pair_filter
 
     sources, settings = sources_and_filters(data_args)
-    pair_filter = build_pair_filter(data_args, device)
+    pair_filter = build_pair_filter(data_args, device, model_kwargs)
     corpora = []
     for source in sources:
         corpus = load_language_corpus(

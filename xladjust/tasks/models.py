@@ -94,8 +94,10 @@ def setup_continual_learning(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     training_args: TrainingArguments,
+    model_args: ModelArguments | None = None,
 ) -> ContinualAlignment | None:
-    """The pool of parallel pairs and the frozen copy of the encoder as it is now (before any fine-tuning step)."""
+    """The pool of parallel pairs and the frozen copy of the encoder as it is now (before any fine-tuning step);
+    ``model_args``: what SimAlign and the pair filter load their models with (revision, cache, token)."""
     if not args.enabled:
         return None
     if not training_args.do_train:
@@ -104,5 +106,5 @@ def setup_continual_learning(
     # Process 0 first: it may write eflomal alignments that the others then reuse.
     with training_args.main_process_first(desc="continual learning pool"):
         return build_continual_alignment(
-            args, model, tokenizer, training_args.seed, training_args.output_dir, training_args.device
+            args, model, tokenizer, training_args.seed, training_args.output_dir, training_args.device, model_args
         )
