@@ -359,3 +359,18 @@ def test_window_stats_tell_apart_examples_that_share_an_id(train_examples):
     stats = train_window_stats(features)
     assert (stats.examples, stats.examples_without_answer_window) == (3, 2)
     assert features["window_index"][0] == 0 and max(features["window_index"]) > 0
+
+
+def test_offsets_reach_past_combining_marks_only_for_a_normaliser_that_folds_them(tmp_path):
+    from tests.tiny_families import load_family
+    from xladjust.tasks.qa.features import _whole_characters, composes
+
+    assert composes(load_family("deberta_v3", tmp_path / "deberta")) is True  # NFKC: é has no offsets of its own
+    assert composes(load_family("wordpiece", tmp_path / "wordpiece")) is False  # mBERT cased keeps every character
+    # A Hindi context with a nukta letter (U+0958, decomposed by NFC): not NFC, so the folding case applies.
+    context = "\u0958\u093f \u0915\u093f"  # क़ि कि: a consonant and its vowel sign (category Mc), twice
+    offsets = np.array([[0, 1], [1, 2], [3, 4], [4, 5]])  # pieces: "क़", "ि", "क", "ि" (the vowel signs alone)
+    in_context = np.ones(4, dtype=bool)
+    assert (_whole_characters(offsets, in_context, context, composing=False) == offsets).all()
+    moved = _whole_characters(offsets, in_context, context, composing=True)
+    assert moved[2].tolist() == [3, 5]  # a folding normaliser gives "कि" one token: its end includes the sign

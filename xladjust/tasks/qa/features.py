@@ -82,14 +82,23 @@ def _context_mask(encoding, index: int) -> np.ndarray:
     return np.array(encoding.sequence_ids(index), dtype=float) == 1
 
 
-def _whole_characters(offsets: np.ndarray, in_context: np.ndarray, context: str) -> np.ndarray:
+def composes(tokenizer) -> bool:
+    """Whether the tokenizer's normaliser folds a combining mark into its letter (NFC, NFKC: DeBERTa-v3's, XLM-R's;
+    or drops it, as accent stripping does): then the mark has no offsets of its own. Other tokenizers (mBERT's
+    cased WordPiece, byte-level BPE) keep every character's own offsets."""
+    normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
+    return normalizer is not None and "\u0301" not in normalizer.normalize_str("e\u0301")
+
+
+def _whole_characters(offsets: np.ndarray, in_context: np.ndarray, context: str, composing: bool) -> np.ndarray:
     """The context tokens' offsets with their ends moved past the combining marks that follow them.
 
-    A normaliser that composes characters (NFC, NFKC: DeBERTa-v3's, XLM-R's) gives a composed character the offsets
-    of its base letter alone: in decomposed (NFD) text a token would end before the accents of its last letter, an
-    answer would be read back as "co" for "có", and one at the end of a window would not be found in it.
+    A normaliser that composes characters (``composing``: NFC, NFKC) gives a composed character the offsets of its
+    base letter alone: in decomposed (NFD) text a token would end before the accents of its last letter, an answer
+    would be read back as "co" for "có", and one at the end of a window would not be found in it. Other tokenizers'
+    offsets are left as they are (a Devanagari vowel sign may be a token of its own there).
     """
-    if unicodedata.is_normalized("NFC", context):  # nothing to compose: the offsets are whole characters
+    if not composing or unicodedata.is_normalized("NFC", context):  # the offsets are whole characters
         return offsets
     character_starts = [i for i, c in enumerate(context) if not unicodedata.category(c).startswith("M")]
     character_starts = np.array([*character_starts, len(context)], dtype=np.int64)
@@ -142,6 +151,7 @@ def prepare_train_features(
 ) -> dict[str, list]:
     """Training windows with start/end token positions of the (first) answer; see the module docstring."""
     encoding = _tokenize(examples, tokenizer, max_length, doc_stride, padding)
+    composing = composes(tokenizer)
     sample_of_feature = encoding.pop("overflow_to_sample_mapping")
     offset_mapping = encoding.pop("offset_mapping")
     start_positions, end_positions, example_ids, statuses, window_indices = [], [], [], [], []
@@ -157,7 +167,7 @@ def prepare_train_features(
             end_char = start_char + len(answers["text"][0])
             offsets = np.asarray(offset_mapping[index], dtype=np.int64).reshape(-1, 2)
             in_context = _context_mask(encoding, index)
-            offsets = _whole_characters(offsets, in_context, examples["context"][sample])
+            offsets = _whole_characters(offsets, in_context, examples["context"][sample], composing)
             span = answer_token_span(offsets, in_context, start_char, end_char)
             statuses.append(ANSWER_OUTSIDE_WINDOW if span is None else ANSWER_IN_WINDOW)
         else:
@@ -184,13 +194,14 @@ def prepare_eval_features(
 ) -> dict[str, list]:
     """Evaluation windows with ``example_id`` and context-only ``offset_mapping`` (None elsewhere)."""
     encoding = _tokenize(examples, tokenizer, max_length, doc_stride, padding)
+    composing = composes(tokenizer)
     sample_of_feature = encoding.pop("overflow_to_sample_mapping")
     offset_mapping = encoding.pop("offset_mapping")
     example_ids, context_offsets = [], []
     for index, sample in enumerate(sample_of_feature):
         in_context = _context_mask(encoding, index)
         offsets = np.asarray(offset_mapping[index], dtype=np.int64).reshape(-1, 2)
-        offsets = _whole_characters(offsets, in_context, examples["context"][sample]).tolist()
+        offsets = _whole_characters(offsets, in_context, examples["context"][sample], composing).tolist()
         context_offsets.append(
             [pair if keep else None for pair, keep in zip(offsets, in_context.tolist(), strict=True)]
         )
