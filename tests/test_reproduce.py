@@ -92,9 +92,14 @@ def test_dry_run_of_the_paper_matrix(capsys):
 
 def test_opus_configs_are_sorted_pairs_unless_a_template_is_given():
     languages = 'languages=["ar", "de", "es"]'
-    config = load_config(str(PAPER), [languages, "parallel.config_template=null"])
+    opus = "parallel.dataset_name=Helsinki-NLP/opus-100"
+    config = load_config(str(PAPER), [languages, opus, "parallel.config_template=null"])
     joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
     assert values(joint.args, "--parallel_dataset_config_names") == ["ar-en", "de-en", "en-es"]
+    # sentence-transformers' parallel sets (WikiMatrix, paper.json's) put English first whatever the language.
+    config = load_config(str(PAPER), [languages, "parallel.config_template=null"])
+    joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
+    assert values(joint.args, "--parallel_dataset_config_names") == ["en-ar", "en-de", "en-es"]
     config = load_config(str(PAPER), [languages, "parallel.config_template={lang}-en"])
     joint = {s.name: s for s in build_steps(config)}["adjust-joint-seed1"]
     assert values(joint.args, "--parallel_dataset_config_names") == ["ar-en", "de-en", "es-en"]
@@ -119,14 +124,7 @@ def test_overrides_launchers_and_local_parallel_files():
     steps = {s.name: s for s in build_steps(config)}
     ner = steps["ner-adjusted-vi-seed7"]
     assert value(ner.args, "--max_steps") == "200" and value(steps["adjust-vi-seed7"].args, "--note") == "x y"
-    assert ner.command(config.launcher)[:2] == [sys.executable, "run_ner.py"]
-    assert ner.command(["python"])[0] == sys.executable
-    assert ner.command(["torchrun", "--nproc_per_node", "2"])[:4] == [
-        "torchrun",
-        "--nproc_per_node",
-        "2",
-        "run_ner.py",
-    ]
+    assert ner.script == "run_ner.py" and config.launcher == []  # how launchers start it: tests/study/test_backends.py
     adjust = steps["adjust-vi-seed7"].args
     assert values(adjust, "--parallel_files") == ["vi-en.txt"] and "--alignment_files" not in adjust  # eflomal
     assert values(steps["xnli-continual-seed7"].args, "--align_parallel_file") == ["vi-en.txt"]

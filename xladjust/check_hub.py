@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xladjust.cli import run_main
-from xladjust.data.hub import try_sources
+from xladjust.data.hub import offline_variable, try_sources
 from xladjust.errors import InputError
 from xladjust.study.config import StudyConfig, load_config
 from xladjust.study.sources import Check, study_sources
@@ -35,8 +35,6 @@ ROWS = 3
 """Rows read from every source."""
 PAPER_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "paper.json"
 """The study checked by default: the paper's (in a checkout of the repository)."""
-
-_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 def study_checks(config: StudyConfig) -> list[Check]:
@@ -54,9 +52,9 @@ def paper_config(languages: Sequence[str] | None = None, path: str | Path = PAPE
 
 def offline_reason() -> str | None:
     """Why there is no Hub (an offline variable set, or the Hub unreachable), or None when it can be reached."""
-    for name in _OFFLINE_VARIABLES:
-        if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE"):
-            return f"{name}={os.environ[name]} is set: offline mode, nothing can be checked"
+    name = offline_variable()
+    if name is not None:
+        return f"{name}={os.environ[name]} is set: offline mode, nothing can be checked"
     return hub_unreachable()
 
 

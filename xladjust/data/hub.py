@@ -63,9 +63,21 @@ HF_DATASETS_PREFIX = "hf://datasets/"
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
+def offline_variable() -> str | None:
+    """The variable that switches the Hub off (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set), or None."""
+    return next(
+        (
+            name
+            for name in _OFFLINE_VARIABLES
+            if os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+        ),
+        None,
+    )
+
+
 def hub_offline() -> bool:
     """Whether the Hub is switched off (``HF_HUB_OFFLINE`` or ``HF_DATASETS_OFFLINE`` set)."""
-    return any(os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE") for name in _OFFLINE_VARIABLES)
+    return offline_variable() is not None
 
 
 def _split_hub_pattern(pattern: str) -> tuple[str, str, str]:

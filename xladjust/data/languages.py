@@ -39,11 +39,12 @@ WIKIANN_LANGUAGES = (
 """The 176 configurations of WikiANN (``unimelb-nlp/wikiann``, the balanced splits of Rahimi et al., 2019)."""
 
 
-def default_config_name(language: str) -> str:
-    """OPUS-style config of the language paired with English: the two codes in alphabetical order.
-
-    ``Helsinki-NLP/opus-100`` names its configs so: ``ar-en``, ``bg-en``, ``de-en`` but ``en-es``, ``en-ru``.
-    """
+def default_config_name(language: str, dataset: str | None = None) -> str:
+    """The config of ``language`` paired with English in ``dataset``: ``en-LANG`` in sentence-transformers' parallel
+    sets (:data:`PARALLEL_CONFIG_TEMPLATE`: ``en-ar``, ``en-es``), else OPUS-style, the two codes in alphabetical
+    order (``Helsinki-NLP/opus-100``: ``ar-en``, ``bg-en``, ``de-en`` but ``en-es``, ``en-ru``)."""
+    if dataset is not None and dataset.startswith("sentence-transformers/parallel-sentences"):
+        return PARALLEL_CONFIG_TEMPLATE.format(lang=language)
     return "-".join(sorted(["en", language]))
 
 

@@ -496,7 +496,7 @@ def build_sources(
         )
     configs = per_language(dataset_configs, "--parallel_dataset_config_names")
     if dataset_name is not None and not dataset_configs:
-        configs = [default_config_name(lang) for lang in languages]
+        configs = [default_config_name(lang, dataset_name) for lang in languages]
     return [
         ParallelSource(
             language=lang,

@@ -31,7 +31,6 @@ adjustments and the runs of the encoders they produce.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
@@ -60,12 +59,6 @@ class Step:
 
     def is_done(self) -> bool:
         return is_finished(self.output_dir)
-
-    def command(self, launcher: Sequence[str]) -> list[str]:
-        prefix = list(launcher)
-        if not prefix or prefix == ["python"]:
-            prefix = [sys.executable]
-        return [*prefix, self.script, *self.args]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,7 +134,7 @@ def _parallel_args(parallel: ParallelConfig, languages: Sequence[str], prefix: s
     template = parallel.config_template
     words = [f"--{prefix}{'dataset_name' if prefix else 'parallel_dataset_name'}", name]
     words += [f"--{prefix}{'dataset_config_names' if prefix else 'parallel_dataset_config_names'}"]
-    words += [template.replace("{lang}", lang) if template else default_config_name(lang) for lang in languages]
+    words += [template.replace("{lang}", lang) if template else default_config_name(lang, name) for lang in languages]
     if not prefix and parallel.split:
         words += ["--parallel_dataset_split", parallel.split]
     if parallel.columns:

@@ -41,7 +41,7 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,10 +319,9 @@ def submit(
     offline: bool,
     hf_environment: Mapping[str, str] | None = None,
     python: str = sys.executable,
-    on_submit: Callable[[], Any] | None = None,
 ) -> Submission:
     """Submit the steps not done whose job is not queued or running (see the module docstring); ``launches`` (the
-    manifest's) gets each new job; ``on_submit`` runs after each submission (it rewrites the manifest)."""
+    manifest's) gets each new job."""
     outcome = Submission()
     write_accelerate_config(config.output_dir)
     previous = {
@@ -367,8 +366,6 @@ def submit(
         }
         after = f" after {','.join(dependencies)}" if dependencies else ""
         logger.info("%s: submitted as job %s%s", step.name, job_id, after)
-        if on_submit is not None:
-            on_submit()
     return outcome
 
 

@@ -33,8 +33,9 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from xladjust.analysis.arguments import ANALYSES
 from xladjust.data.hub import HubSource
-from xladjust.data.languages import PARALLEL_DATASET
+from xladjust.data.languages import OPUS100_DATASET, PARALLEL_DATASET
 from xladjust.data.parallel import build_sources
 from xladjust.data.tatoeba import tatoeba_sources
 from xladjust.study.config import StudyConfig
@@ -50,14 +51,13 @@ from xladjust.tasks.sib200 import sib200_hub_sources
 
 logger = logging.getLogger(__name__)
 
-# The scripts' defaults for the options read here (tests/study/test_sources.py checks them against the scripts).
+# The scripts' defaults for the options read here (tests/study/test_prefetch.py checks them against the scripts).
 XNLI_TRAIN_DATASET = "xnli"
 QA_TRAIN_DATASET = "rajpurkar/squad"
 PARALLEL_SPLIT = "train"
-ANALYSES = ("distances", "word_retrieval", "sentence_retrieval")
 RETRIEVAL_CORPUS = "pairs"
 
-_DATASET_LABELS = {PARALLEL_DATASET: "WikiMatrix", "Helsinki-NLP/opus-100": "OPUS-100"}
+_DATASET_LABELS = {PARALLEL_DATASET: "WikiMatrix", OPUS100_DATASET: "OPUS-100"}
 # run_xnli.py / run_ner.py --task_name → (benchmark, the loader's sources of (language, split))
 _CLASSIFICATION = {"pawsx": ("PAWS-X", pawsx_hub_sources), "sib200": ("SIB-200", sib200_hub_sources)}
 _TAGGING = {"ner": ("WikiANN", ner_hub_sources), "pos": ("UD-POS", pos_hub_sources)}

@@ -22,14 +22,13 @@ from typing import Any
 from xladjust.data.hub import HubSource, load_first
 from xladjust.data.languages import check_language
 from xladjust.errors import InputError
+from xladjust.tasks.labelled_text import parse_label
 from xladjust.tasks.records import check_columns, file_format, iter_delimited, iter_json_records, read_header
 
 logger = logging.getLogger(__name__)
 
 NLI_LABELS = ["entailment", "neutral", "contradiction"]
 """Label names in id order 0/1/2, as in XNLI and MultiNLI on the Hub."""
-
-NLI_LABEL2ID = {name: i for i, name in enumerate(NLI_LABELS)}
 
 NLI_HUB_DATASETS = {"xnli": "facebook/xnli", "multi_nli": "nyu-mll/multi_nli"}
 
@@ -59,19 +58,7 @@ class NliLoadStats:
 
 def parse_nli_label(value: Any) -> int | None:
     """Label id of a name (any case) or an id (int or digit string); None when it is neither."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        return value if 0 <= value < len(NLI_LABELS) else None
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in NLI_LABEL2ID:
-            return NLI_LABEL2ID[text]
-        if text.isascii() and text.isdigit() and int(text) < len(NLI_LABELS):
-            return int(text)
-    return None
+    return parse_label(value, NLI_LABELS)
 
 
 def _unknown_label(value: Any, path: str | Path, line: int | None, where: str = "") -> InputError:
