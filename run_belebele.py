@@ -14,7 +14,8 @@ files per language with ``--test_files`` / ``--validation_files``. With ``--alig
         --train_file belebele_training_set.tsv --do_train --do_predict --eval_languages en es ru vi hi
 
 Model: ``AutoModelForMultipleChoice``; each question is four (passage, question + answer) pairs of at most
-``--max_seq_length`` subwords (the longer segment cut first), scored by one logit each. Columns and quirks of the
+``--max_seq_length`` subwords (only the passage is cut: the question and its answer stay whole), scored by one
+logit each. Columns and quirks of the
 data: :mod:`xladjust.tasks.multiple_choice`. Defaults (not from the Belebele paper, which does not give them): lr
 1e-5, 3 epochs, batch 32, 256 subwords.
 
