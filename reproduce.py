@@ -14,15 +14,15 @@
 Every step runs a script of this repository (run_adjust.py, run_xnli.py, run_ner.py, run_qa.py, run_belebele.py,
 run_analysis.py) under the configured launcher (``"launcher": ["accelerate", "launch"]``; ``[]`` runs the current
 Python). The local backend runs steps on this machine, each on its own GPUs (``resources.KIND.gpus``, default 1)
-with an explicit process count and port, as many at once as ``--gpus`` allows (one at a time on the CPU, or ``--jobs``);
-the Slurm backend submits one job per step with its dependencies (docs/cluster.md). A step whose ``run.json`` says
-``finished`` is done and skipped, so an interrupted study resumes where it stopped. A step that crashed or was
-killed is run again with the same command: the script resumes it from its last ``checkpoint-*`` folder, or starts
-it again if it saved none (docs/run_folders.md); a step whose settings changed is refused by its script (its log
-names the settings). ``--only`` keeps the matching steps and what they depend on (the adjustment an
+with an explicit process count and port, as many at once as ``--gpus`` allows (one at a time on the CPU, or
+``--jobs``); the Slurm backend submits one job per step with its dependencies (docs/cluster.md). A step whose
+``run.json`` says ``finished`` is done and skipped, so an interrupted study resumes where it stopped. A step that
+crashed or was killed is run again with the same command: the script resumes it from its last ``checkpoint-*``
+folder, or starts it again if it saved none (docs/run_folders.md); a step whose settings changed is refused by its
+script (its log names the settings). ``--only`` keeps the matching steps and what they depend on (the adjustment an
 adjusted-encoder task run starts from). The layout of the output folder is in :mod:`xladjust.study.matrix`, the
-config's keys in :mod:`xladjust.study.config` (a misspelt key is an error); ``study_manifest.json`` lists every
-step with its coordinates (task, variant, language, seed), folder, status and how it was launched, and is what
+config's keys in :mod:`xladjust.study.config` (a misspelt key is an error); ``study_manifest.json`` lists every step
+with its coordinates (task, variant, language, seed), folder, status and how it was launched, and is what
 run_report.py reads. Each step's output goes to ``OUTPUT_DIR/logs/STEP.log``. At the end run_report.py writes
 ``OUTPUT_DIR/report/`` (``--no_report`` skips it).
 

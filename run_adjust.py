@@ -56,10 +56,12 @@ class AdjustTrainingArguments(TrainingArguments):
     )
 
 
+ARGUMENTS = (ModelArguments, ParallelDataArguments, ObjectiveSettings, AdjustTrainingArguments)
+"""What the script parses (from the command line or a JSON file), in order."""
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, objective_settings, training_args = parse_arguments(
-        (ModelArguments, ParallelDataArguments, ObjectiveSettings, AdjustTrainingArguments), argv
-    )
+    model_args, data_args, objective_settings, training_args = parse_arguments(ARGUMENTS, argv)
     training_args.remove_unused_columns = False
     setup_logging(training_args)
     run = start_training_run(

@@ -125,8 +125,12 @@ def encode_with(
     return words, sentences
 
 
+ARGUMENTS = (ParallelDataArguments, AnalysisArguments)
+"""What the script parses (from the command line or a JSON file), in order."""
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    data_args, args = parse_arguments((ParallelDataArguments, AnalysisArguments), argv)
+    data_args, args = parse_arguments(ARGUMENTS, argv)
     configure_logging()
     check_data_options(data_args)
     run = start_run(

@@ -115,10 +115,12 @@ def decode_answers(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float
     return Accuracy(keep_in_memory=True).compute(predictions=predicted, references=gold), records
 
 
+ARGUMENTS = (ModelArguments, BelebeleDataArguments, ContinualLearningArguments, BelebeleTrainingArguments)
+"""What the script parses (from the command line or a JSON file), in order."""
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, continual_args, training_args = parse_arguments(
-        (ModelArguments, BelebeleDataArguments, ContinualLearningArguments, BelebeleTrainingArguments), argv
-    )
+    model_args, data_args, continual_args, training_args = parse_arguments(ARGUMENTS, argv)
     setup_logging(training_args)
     run = start_training_run("run_belebele.py", (model_args, data_args, continual_args, training_args))
     if run.finished:

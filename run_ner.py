@@ -162,10 +162,12 @@ def decode_tags(
     return task.score(gold, predicted), records
 
 
+ARGUMENTS = (ModelArguments, NerDataArguments, ContinualLearningArguments, NerTrainingArguments)
+"""What the script parses (from the command line or a JSON file), in order."""
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    model_args, data_args, continual_args, training_args = parse_arguments(
-        (ModelArguments, NerDataArguments, ContinualLearningArguments, NerTrainingArguments), argv
-    )
+    model_args, data_args, continual_args, training_args = parse_arguments(ARGUMENTS, argv)
     setup_logging(training_args)
     run = start_training_run("run_ner.py", (model_args, data_args, continual_args, training_args))
     if run.finished:

@@ -324,10 +324,12 @@ def add_zero_shot_average(trainer: TaskTrainer, eval_sets: list[QaEvalSet], resu
     trainer.save_metrics("eval", {k: v for k, v in results.items() if k.startswith("eval_")})
 
 
+ARGUMENTS = (ModelArguments, QaDataArguments, ContinualLearningArguments, QaTrainingArguments)
+"""What the script parses (from the command line or a JSON file), in order."""
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    model_args, data_args, continual_args, training_args = parse_arguments(
-        (ModelArguments, QaDataArguments, ContinualLearningArguments, QaTrainingArguments), argv
-    )
+    model_args, data_args, continual_args, training_args = parse_arguments(ARGUMENTS, argv)
     setup_logging(training_args)
     if training_args.eval_strategy != "no":
         raise InputError("--eval_strategy is not supported: the evaluation sets are scored after training")

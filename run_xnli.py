@@ -141,10 +141,12 @@ def decode_labels(
     return Accuracy(keep_in_memory=True).compute(predictions=predicted, references=gold), records
 
 
+ARGUMENTS = (ModelArguments, XnliDataArguments, ContinualLearningArguments, XnliTrainingArguments)
+"""What the script parses (from the command line or a JSON file), in order."""
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    model_args, data_args, continual_args, training_args = parse_arguments(
-        (ModelArguments, XnliDataArguments, ContinualLearningArguments, XnliTrainingArguments), argv
-    )
+    model_args, data_args, continual_args, training_args = parse_arguments(ARGUMENTS, argv)
     setup_logging(training_args)
     run = start_training_run("run_xnli.py", (model_args, data_args, continual_args, training_args))
     if run.finished:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from transformers import HfArgumentParser
 
 import run_adjust
 import run_analysis
@@ -38,6 +39,7 @@ def test_stages_are_chained_and_summarised(tmp_path, monkeypatch, overwrite):
         return {"languages": {lang: {"train": 10} for lang in languages}}
 
     def adjust(argv):
+        HfArgumentParser(run_adjust.ARGUMENTS).parse_args_into_dataclasses(args=argv)  # a misspelt flag fails here
         calls["adjust"] = argv
         losses = {"eval_before_alignment_loss": 0.2, "eval_alignment_loss": 0.1, "eval_regularization_loss": 0.01}
         for lang in ("es", "vi"):
@@ -45,6 +47,7 @@ def test_stages_are_chained_and_summarised(tmp_path, monkeypatch, overwrite):
         return losses
 
     def analyse(argv):
+        HfArgumentParser(run_analysis.ARGUMENTS).parse_args_into_dataclasses(args=argv)
         calls["analysis"] = argv
         retrieval = {label: {"word_p_at_1_tgt_to_en": 0.5} for label in ("original", "adjusted")}
         return {"languages": {lang: {"layer_-1": {"retrieval": retrieval}} for lang in ("es", "vi")}}
