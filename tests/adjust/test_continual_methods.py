@@ -109,3 +109,12 @@ def test_run_ner_with_contrastive_continual_learning(tiny_bert, tmp_path):
     assert set(load_file(output / "checkpoint-2" / LOSS_HEAD_FILE)) == {"0.weight", "0.bias", "2.weight", "2.bias"}
     history = json.loads((output / "trainer_state.json").read_text())["log_history"]
     assert any("alignment_loss" in entry for entry in history)
+
+
+def test_the_pools_errors_name_the_align_flags(tiny_bert, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    model = AutoModelForTokenClassification.from_pretrained(tiny_bert, num_labels=7)
+    with pytest.raises(InputError, match=r"--align_aligner dictionary and --align_dictionary_files go together"):
+        continual_for(model, tokenizer, tmp_path, align_aligner="dictionary")
+    with pytest.raises(InputError, match=r"--align_dictionary_files: 'ru' is not one of --align_languages"):
+        continual_for(model, tokenizer, tmp_path, align_aligner="dictionary", align_dictionary_files=["ru=x.txt"])

@@ -9,9 +9,12 @@ contrastive``, ``--align_regularization parameters``, ``--align_layers 8 12``, .
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,21 +106,46 @@ class ContinualLearningArguments(AlignObjectiveArguments):
     def parallel_data(self) -> ParallelDataArguments:
         if not self.align_languages:
             raise InputError("continual learning needs --align_languages for its parallel data")
-        return ParallelDataArguments(
-            languages=self.align_languages,
-            parallel_files=self.align_parallel_file,
-            alignment_files=self.align_alignment_file,
-            parallel_dataset_name=self.align_dataset_name,
-            parallel_dataset_config_names=self.align_dataset_config_names,
-            parallel_columns=self.align_parallel_columns,
-            max_train_pairs=self.align_max_pairs,
-            max_seq_length=self.align_max_seq_length,
-            aligner=self.align_aligner,
-            dictionary_files=self.align_dictionary_files,
-            filter_model=self.align_filter_model,
-            filter_keep=self.align_filter_keep,
-            filter_min_score=self.align_filter_min_score,
+        with align_flags():
+            return ParallelDataArguments(
+                languages=self.align_languages,
+                parallel_files=self.align_parallel_file,
+                alignment_files=self.align_alignment_file,
+                parallel_dataset_name=self.align_dataset_name,
+                parallel_dataset_config_names=self.align_dataset_config_names,
+                parallel_columns=self.align_parallel_columns,
+                max_train_pairs=self.align_max_pairs,
+                max_seq_length=self.align_max_seq_length,
+                aligner=self.align_aligner,
+                dictionary_files=self.align_dictionary_files,
+                filter_model=self.align_filter_model,
+                filter_keep=self.align_filter_keep,
+                filter_min_score=self.align_filter_min_score,
+            )
+
+
+@contextlib.contextmanager
+def align_flags() -> Iterator[None]:
+    """Name the pool's options as the user typed them: an error about ``--dictionary_files`` (run_adjust.py's
+    name, which the pool's data arguments share) is about ``--align_dictionary_files`` here."""
+    try:
+        yield
+    except InputError as error:
+        message = re.sub(
+            r"--(?!align_)\w+", lambda flag: _POOL_FLAGS.get(flag[0], "--align_" + flag[0][2:]), error.message
         )
+        raise InputError(message, error.path, error.line) from None
+
+
+_POOL_FLAGS = {
+    "--languages": "--align_languages",
+    "--parallel_files": "--align_parallel_file",
+    "--alignment_files": "--align_alignment_file",
+    "--parallel_dataset_name": "--align_dataset_name",
+    "--parallel_dataset_config_names": "--align_dataset_config_names",
+    "--max_train_pairs": "--align_max_pairs",
+}
+"""run_adjust.py's parallel-data flags whose continual-learning twin is not just ``--align_`` + the name."""
 
 
 class ContinualAlignment:
@@ -196,7 +224,8 @@ def build_continual_alignment(
         return None
     data_args = args.parallel_data()
     model_args = model_args or ModelArguments(model_name_or_path=model.name_or_path)
-    aligner = build_aligner(data_args, model_args, device)
+    with align_flags():
+        aligner = build_aligner(data_args, model_args, device)
     cache = os.path.join(output_dir, "alignments")
     kwargs = model_args.download_options()
     corpora = load_parallel_corpora(data_args, seed, cache, aligner=aligner, device=device, model_kwargs=kwargs)
