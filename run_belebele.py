@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
-import numpy as np
 from transformers import AutoModelForMultipleChoice, DataCollatorForMultipleChoice, set_seed
 
 from xladjust.adjust.continual import ContinualLearningArguments
@@ -45,7 +44,6 @@ from xladjust.data.languages import flores_code
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
-from xladjust.tasks.accuracy import Accuracy
 from xladjust.tasks.arguments import TaskDataArguments, TaskTrainingArguments
 from xladjust.tasks.cards import card_evaluations, describe_data, per_language_benchmark, task_model_card
 from xladjust.tasks.eval_sets import (
@@ -57,7 +55,7 @@ from xladjust.tasks.eval_sets import (
     tokenize,
     tokenize_eval_sets,
 )
-from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.evaluation import decode_classes, evaluate_languages
 from xladjust.tasks.final_model import english_dev_sets, final_model_choice
 from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import nli_compute_metrics
@@ -106,13 +104,7 @@ def read_belebele(language: str, split: str, path: str | None, shared: bool, cac
 
 def decode_answers(eval_set: EvalSet, predictions: Any) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """The chosen answer of every question (one-based, as ``correct_answer_num``) and the accuracy."""
-    predicted = np.asarray(predictions).reshape(-1)
-    gold = np.asarray(eval_set.examples["label"])
-    records = [
-        {"id": example_id, "gold": g + 1, "predicted": p + 1}
-        for example_id, g, p in zip(eval_set.examples["id"], gold.tolist(), predicted.tolist(), strict=True)
-    ]
-    return Accuracy(keep_in_memory=True).compute(predictions=predicted, references=gold), records
+    return decode_classes(eval_set, predictions, lambda answer: answer + 1)
 
 
 ARGUMENTS = (ModelArguments, BelebeleDataArguments, ContinualLearningArguments, BelebeleTrainingArguments)

@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
-import numpy as np
 from transformers import AutoModelForSequenceClassification, set_seed
 
 from xladjust.adjust.continual import ContinualLearningArguments
@@ -61,7 +60,6 @@ from xladjust.cli import run_main
 from xladjust.errors import InputError
 from xladjust.run_folder import start_training_run
 from xladjust.script_utils import parse_arguments, setup_logging
-from xladjust.tasks.accuracy import Accuracy
 from xladjust.tasks.arguments import TaskDataArguments, TaskTrainingArguments
 from xladjust.tasks.cards import card_evaluations, describe_data, per_language_benchmark, task_model_card
 from xladjust.tasks.classification import CLASSIFICATION_TASKS
@@ -74,7 +72,7 @@ from xladjust.tasks.eval_sets import (
     tokenize,
     tokenize_eval_sets,
 )
-from xladjust.tasks.evaluation import evaluate_languages
+from xladjust.tasks.evaluation import decode_classes, evaluate_languages
 from xladjust.tasks.final_model import english_dev_sets, final_model_choice
 from xladjust.tasks.label_balance import check_training_labels
 from xladjust.tasks.metrics import nli_compute_metrics
@@ -132,13 +130,8 @@ def encode_texts(examples: dict[str, list], tokenizer: Any, max_length: int, col
 def decode_labels(
     eval_set: EvalSet, predictions: Any, labels: Sequence[str]
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-    predicted = np.asarray(predictions).reshape(-1)
-    gold = np.asarray(eval_set.examples["label"])
-    records = [
-        {"id": example_id, "gold": labels[g], "predicted": labels[p]}
-        for example_id, g, p in zip(eval_set.examples["id"], gold.tolist(), predicted.tolist(), strict=True)
-    ]
-    return Accuracy(keep_in_memory=True).compute(predictions=predicted, references=gold), records
+    """Accuracy, and records with the label names."""
+    return decode_classes(eval_set, predictions, labels.__getitem__)
 
 
 ARGUMENTS = (ModelArguments, XnliDataArguments, ContinualLearningArguments, XnliTrainingArguments)

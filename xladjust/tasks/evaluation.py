@@ -15,13 +15,30 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from xladjust.io import write_jsonl
+from xladjust.tasks.accuracy import Accuracy
 from xladjust.tasks.eval_sets import EvalSet
 from xladjust.tasks.metrics import average_over_languages
 from xladjust.trainer import TaskTrainer
 
 Decoder = Callable[[EvalSet, Any], tuple[dict[str, float], list[dict[str, Any]]]]
 """``decode(eval_set, predictions) -> (metrics, records)``: scores of one set and its predictions-file lines."""
+
+
+def decode_classes(
+    eval_set: EvalSet, predictions: Any, shown: Callable[[int], Any]
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """A class per example (NLI, PAWS-X, SIB-200, Belebele): the accuracy (the evaluate module ``accuracy``) and one
+    record per example, its gold and predicted class ids written as ``shown(id)`` (a label name, a 1-based answer)."""
+    predicted = np.asarray(predictions).reshape(-1)
+    gold = np.asarray(eval_set.examples["label"])
+    records = [
+        {"id": example_id, "gold": shown(g), "predicted": shown(p)}
+        for example_id, g, p in zip(eval_set.examples["id"], gold.tolist(), predicted.tolist(), strict=True)
+    ]
+    return Accuracy(keep_in_memory=True).compute(predictions=predicted, references=gold), records
 
 
 def evaluate_languages(
